@@ -1,0 +1,107 @@
+"""``make run``: embedded servers if needed, migrate, demo data, then web + worker + beat.
+
+Ctrl-C stops every process this started, including the embedded servers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from rdm_site import embedded
+
+PYTHON = sys.executable
+
+
+def web_command(bind: str) -> list[str]:
+    """How RDM serves HTTP, in production and in tests alike (docs/serving.md says why)."""
+    return [
+        PYTHON, "-m", "gunicorn", "rdm_site.wsgi:application",
+        "--bind", bind,
+        "--worker-class", "gthread",
+        "--workers", os.environ.get("WEB_WORKERS", "2"),
+        "--threads", os.environ.get("WEB_THREADS", "8"),
+        "--timeout", "60",
+        "--graceful-timeout", "10",
+        "--access-logfile", "-",
+    ]  # fmt: skip
+
+
+def worker_command(*, queue: str, concurrency: int = 2, hostname: str = "worker@%h") -> list[str]:
+    return [
+        PYTHON, "-m", "celery", "-A", "rdm_site", "worker",
+        "--queues", queue,
+        "--concurrency", str(concurrency),
+        "--hostname", hostname,
+        "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+
+
+def beat_command() -> list[str]:
+    return [PYTHON, "-m", "celery", "-A", "rdm_site", "beat", "--loglevel", "INFO"]
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], check=True, cwd=embedded.PROJECT_ROOT)
+
+
+def _wait_until_ready(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own http:// URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def run(host: str = "127.0.0.1", port: int = 8000) -> int:
+    started = embedded.start(
+        postgres="DATABASE_URL" not in os.environ,
+        redis="REDIS_URL" not in os.environ,
+    )
+    children: list[subprocess.Popen] = []
+    try:
+        _manage("migrate", "--noinput", "-v", "0")
+        _manage("collectstatic", "--noinput", "-v", "0")
+        _manage("demo_load")
+        queue = os.environ.get("RDM_CELERY_QUEUE", "rdm")
+        for argv in (web_command(f"{host}:{port}"), worker_command(queue=queue), beat_command()):
+            children.append(subprocess.Popen(argv, cwd=embedded.PROJECT_ROOT))
+        url = f"http://{host}:{port}/"
+        ready = _wait_until_ready(url + "readyz", timeout=60)
+        print(f"\nRDM is {'ready' if ready else 'starting (readiness not yet reached)'} at {url}", flush=True)
+        print("Sign in with any demo login above. Press Ctrl-C to stop.\n", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("A process exited; stopping RDM.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping RDM…", flush=True)
+        return 0
+    finally:
+        _stop(children)
+        embedded.stop(started)
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

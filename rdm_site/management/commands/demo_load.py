@@ -1,0 +1,16 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from rdm_site.demo import DEMO_PASSWORD, demo_logins, demo_users_load
+
+
+class Command(BaseCommand):
+    help = "Load the demo data (users for each role, services, CIs, environments, releases). Idempotent."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        demo_users_load()
+        message = f"Demo data loaded. Every demo login uses the password {DEMO_PASSWORD!r}."
+        self.stdout.write(self.style.SUCCESS(message))
+        for username, roles in demo_logins():
+            self.stdout.write(f"  {username:<16} {roles}")

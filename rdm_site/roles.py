@@ -1,0 +1,67 @@
+"""Roles and what they may do: one declarative table, synced to Django groups after every migrate.
+
+DESIGN.md "Who may do what" is the specification. Every role reads everything; the table
+below lists what each may change. Later features add their permissions here, nowhere else.
+"""
+
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.db import models
+
+
+class Role(models.TextChoices):
+    RELEASE_MANAGER = "Release Manager"
+    CHANGE_APPROVER = "Change Approver"
+    EMERGENCY_APPROVER = "Emergency Approver"
+    DEPLOYMENT_MANAGER = "Deployment Manager"
+    BUILD_ENGINEER = "Build/CI Engineer"
+    SERVICE_OWNER = "Service Owner"
+    VIEWER = "Viewer"
+
+
+# Apps whose records every role may read ("read everything, export audit").
+READABLE_APPS = ("rdm_site", "cmdb", "releases", "deployments")
+# Besides those, every role may see who holds which role.
+READ_PERMISSIONS = ("auth.view_user", "auth.view_group")
+
+# What each role may change, as "app_label.codename".
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.RELEASE_MANAGER: frozenset(),
+    Role.CHANGE_APPROVER: frozenset(),
+    Role.EMERGENCY_APPROVER: frozenset(),
+    Role.DEPLOYMENT_MANAGER: frozenset(),
+    Role.BUILD_ENGINEER: frozenset(),
+    Role.SERVICE_OWNER: frozenset(),
+    Role.VIEWER: frozenset(),
+}
+
+
+def _permissions(names) -> list[Permission]:
+    found = []
+    for name in sorted(names):
+        app_label, _, codename = name.partition(".")
+        try:
+            found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        except Permission.DoesNotExist:
+            raise LookupError(f"the role table names an unknown permission {name!r}") from None
+    return found
+
+
+def _read_permissions() -> list[Permission]:
+    readable = Permission.objects.filter(content_type__app_label__in=READABLE_APPS, codename__startswith="view_")
+    return [*readable, *_permissions(READ_PERMISSIONS)]
+
+
+def roles_sync() -> None:
+    """Make every role group hold exactly the permissions of the table (idempotent)."""
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    read = _read_permissions()
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        group.permissions.set([*read, *_permissions(names)])
+
+
+def roles_of(user) -> list[str]:
+    return sorted(user.groups.filter(name__in=Role.values).values_list("name", flat=True))

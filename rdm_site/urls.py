@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from rdm_site import views
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("team/", views.TeamView.as_view(), name="team"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
+]
+
+admin.site.site_header = "RDM administration"
+admin.site.site_title = "RDM"

@@ -1,0 +1,76 @@
+import hmac
+
+from django.conf import settings
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.contrib.auth.models import Group, User
+from django.db.models import Prefetch
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django.views.generic import TemplateView
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from rdm_site.health import DatabaseCollector, readiness
+from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_of
+
+
+class RdmPermissionRequiredMixin(LoginRequiredMixin, PermissionRequiredMixin):
+    """Anonymous visitors go to the sign-in page; signed-in users without the permission get 403."""
+
+    def handle_no_permission(self):
+        if self.request.user.is_authenticated:
+            self.raise_exception = True
+        return super().handle_no_permission()
+
+
+class HomeView(RdmPermissionRequiredMixin, TemplateView):
+    permission_required = "auth.view_user"
+    template_name = "rdm_site/home.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(roles=roles_of(self.request.user), **kwargs)
+
+
+class TeamView(RdmPermissionRequiredMixin, TemplateView):
+    """Who holds which role, and what each role may change."""
+
+    permission_required = "auth.view_group"
+    template_name = "rdm_site/team.html"
+
+    def get_context_data(self, **kwargs):
+        members = Prefetch("user_set", queryset=User.objects.filter(is_active=True).order_by("username"))
+        groups = {group.name: group for group in Group.objects.filter(name__in=Role.values).prefetch_related(members)}
+        roles = [
+            {
+                "name": role.label,
+                "members": groups[role.value].user_set.all() if role.value in groups else [],
+                "may_change": sorted(ROLE_PERMISSIONS[role]),
+            }
+            for role in Role
+        ]
+        return super().get_context_data(roles=roles, **kwargs)
+
+
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    checks = readiness()
+    ready = all(verdict == "ok" for verdict in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    token = settings.METRICS_TOKEN
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if token and not hmac.compare_digest(offered.encode(), token.encode()):
+        return HttpResponseForbidden("a valid metrics bearer token is required\n", content_type="text/plain")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

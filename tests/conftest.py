@@ -1,0 +1,48 @@
+"""Fixtures shared by every test: real worker, real web server, demo users."""
+
+import pytest
+
+from tests.harness.processes import start_web_server, start_worker
+
+
+@pytest.fixture(scope="session")
+def process_log_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("processes")
+
+
+@pytest.fixture
+def worker_factory(transactional_db, process_log_dir):
+    """Start real Celery worker subprocesses on the test database; all are stopped after the test."""
+    workers = []
+
+    def start(**kwargs):
+        worker = start_worker(process_log_dir, **kwargs)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def celery_worker(worker_factory):
+    """One real Celery worker consuming this session's queue."""
+    return worker_factory()
+
+
+@pytest.fixture(scope="session")
+def web_server(django_db_setup, django_db_blocker, process_log_dir):
+    """The app served the way production serves it (gunicorn), on the test database; yields its base URL."""
+    with django_db_blocker.unblock():
+        server, base_url = start_web_server(process_log_dir)
+    yield base_url
+    server.stop()
+
+
+@pytest.fixture
+def demo_users(db):
+    """The demo users of every role, as ``make run`` loads them."""
+    from rdm_site.demo import demo_users_load
+
+    return {user.username: user for user in demo_users_load()}
