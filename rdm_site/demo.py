@@ -35,9 +35,10 @@ def demo_users_load() -> list[User]:
             user.save(update_fields=["password"])
         user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
         users.append(user)
-    if not User.objects.filter(username=DEMO_ADMIN).exists():
-        User.objects.create_superuser(DEMO_ADMIN, f"{DEMO_ADMIN}@rdm.example", DEMO_PASSWORD, first_name="Ada")
-    return users
+    admin = User.objects.filter(username=DEMO_ADMIN).first() or User.objects.create_superuser(
+        DEMO_ADMIN, f"{DEMO_ADMIN}@rdm.example", DEMO_PASSWORD, first_name="Ada"
+    )
+    return [*users, admin]
 
 
 def demo_logins() -> list[tuple[str, str]]:

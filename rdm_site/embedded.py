@@ -161,11 +161,11 @@ def _start_postgres() -> bool:
     options = f'-h "" -k {LAYOUT.run_dir} -p {POSTGRES_PORT} -c max_connections=200'
     pg_ctl = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(LAYOUT.postgres_log)]
     _run_as_postgres_user([*pg_ctl, "-o", options, "start"], stdout=subprocess.DEVNULL)
-    _ensure_database(POSTGRES_DB)
+    ensure_database(POSTGRES_DB)
     return True
 
 
-def _ensure_database(name: str) -> None:
+def ensure_database(name: str) -> None:
     import psycopg
 
     with psycopg.connect(host=str(LAYOUT.run_dir), port=POSTGRES_PORT, user="postgres", dbname="postgres") as conn:

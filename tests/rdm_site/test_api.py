@@ -1,0 +1,40 @@
+"""The API's platform resources: users with roles, the OpenAPI schema and self-hosted docs."""
+
+import pytest
+
+from tests.factories import UserFactory
+
+
+@pytest.mark.django_db
+def test_users_list_shows_roles_to_any_role(client, demo_users):
+    client.force_login(demo_users["vera.viewer"])
+    response = client.get("/api/v1/users/", {"groups__name": "Service Owner"})
+    assert response.status_code == 200
+    body = response.json()
+    assert [user["username"] for user in body["results"]] == ["oscar.owner", "sophie.owner"]
+    assert body["results"][0]["roles"] == ["Service Owner"]
+
+
+@pytest.mark.django_db
+def test_users_list_refused_without_sign_in_or_role(client):
+    assert client.get("/api/v1/users/").status_code == 403
+    client.force_login(UserFactory(username="no.role"))
+    assert client.get("/api/v1/users/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_users_are_read_only_through_the_api(client, demo_users):
+    client.force_login(demo_users["admin"])
+    assert client.post("/api/v1/users/", {"username": "x"}).status_code == 405
+
+
+@pytest.mark.django_db
+def test_openapi_schema_and_docs_are_served_without_a_cdn(client, demo_users):
+    assert client.get("/api/v1/schema/").status_code == 403
+    client.force_login(demo_users["vera.viewer"])
+    schema = client.get("/api/v1/schema/", {"format": "json"})
+    assert schema.status_code == 200
+    assert "/api/v1/users/" in schema.json()["paths"]
+    docs = client.get("/api/v1/docs/").content.decode()
+    assert "swagger-ui" in docs
+    assert "cdn" not in docs.lower() and "unpkg" not in docs.lower()
