@@ -21,10 +21,8 @@ def test_application_services_run_in_production_mode_on_the_compose_servers():
     for name in ("web", "worker", "beat"):
         environment = services[name]["environment"]
         assert environment["RDM_ENV"] == "production"
-        assert (
-            environment["DATABASE_URL"].startswith("postgres://rdm:")
-            and "@postgres:5432/rdm" in environment["DATABASE_URL"]
-        )
+        assert environment["DATABASE_URL"].startswith("postgres://rdm:")
+        assert "@postgres:5432/rdm" in environment["DATABASE_URL"]
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
         assert "?" in environment["SECRET_KEY"], "the secret must come from the environment, never the file"
     assert services["worker"]["command"][:4] == ["celery", "-A", "rdm_site", "worker"]
