@@ -74,12 +74,13 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> int:
         _manage("collectstatic", "--noinput", "-v", "0")
         _manage("demo_load")
         queue = os.environ.get("RDM_CELERY_QUEUE", "rdm")
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop on SIGTERM as on Ctrl-C
         for argv in (web_command(f"{host}:{port}"), worker_command(queue=queue), beat_command()):
-            children.append(subprocess.Popen(argv, cwd=embedded.PROJECT_ROOT))
+            # Own sessions: Ctrl-C reaches the launcher only, which then stops the children in order.
+            children.append(subprocess.Popen(argv, cwd=embedded.PROJECT_ROOT, start_new_session=True))
         url = f"http://{host}:{port}/"
         ready = _wait_until_ready(url + "readyz", timeout=60)
-        print(f"\nRDM is {'ready' if ready else 'starting (readiness not yet reached)'} at {url}", flush=True)
-        print("Sign in with any demo login above. Press Ctrl-C to stop.\n", flush=True)
+        _print_banner(url, ready)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("A process exited; stopping RDM.", file=sys.stderr)
@@ -90,6 +91,15 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> int:
     finally:
         _stop(children)
         embedded.stop(started)
+
+
+def _print_banner(url: str, ready: bool) -> None:
+    from rdm_site.demo import DEMO_PASSWORD, demo_logins
+
+    lines = [f"RDM is {'ready' if ready else 'starting (readiness not reached yet)'} at {url}", "Demo logins:"]
+    lines += [f"  {username:<16} {roles}" for username, roles in demo_logins()]
+    lines += [f"Every demo password is {DEMO_PASSWORD!r}. Press Ctrl-C to stop."]
+    print("\n" + "\n".join(lines) + "\n", flush=True)
 
 
 def _stop(children: list[subprocess.Popen]) -> None:
