@@ -94,6 +94,10 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> int:
 
 
 def _print_banner(url: str, ready: bool) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rdm_site.settings")
+    django.setup()
     from rdm_site.demo import DEMO_PASSWORD, demo_logins
 
     lines = [f"RDM is {'ready' if ready else 'starting (readiness not reached yet)'} at {url}", "Demo logins:"]
