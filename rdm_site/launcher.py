@@ -74,7 +74,8 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> int:
         _manage("collectstatic", "--noinput", "-v", "0")
         _manage("demo_load")
         queue = os.environ.get("RDM_CELERY_QUEUE", "rdm")
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop on SIGTERM as on Ctrl-C
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):  # even when started with SIGINT ignored (`cmd &`)
+            signal.signal(stop_signal, signal.default_int_handler)
         for argv in (web_command(f"{host}:{port}"), worker_command(queue=queue), beat_command()):
             # Own sessions: Ctrl-C reaches the launcher only, which then stops the children in order.
             children.append(subprocess.Popen(argv, cwd=embedded.PROJECT_ROOT, start_new_session=True))
