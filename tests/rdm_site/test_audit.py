@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection, transaction
 from rdm_site.audit import audit_chain_verify, audit_record
 from rdm_site.middleware import current_request_id
 from rdm_site.models import GENESIS_HASH, AuditEvent
+from rdm_site.roles import Role
 from rdm_site.selectors import audit_events_for, audit_events_in_id_order
 from tests.factories import UserFactory
 from tests.harness.audit import audit_triggers_disabled
@@ -231,3 +232,75 @@ def test_verify_command_exits_with_status_1_on_a_broken_chain():
     )
     assert run.returncode == 1
     assert f"event(s) missing between #{events[0].id} and #{events[2].id}" in run.stderr
+
+
+# --- reading: list, export, admin --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_every_role_may_read_the_audit_trail():
+    for role in Role:
+        assert Group.objects.get(name=role.value).permissions.filter(codename="view_auditevent").exists()
+
+
+@pytest.mark.django_db
+def test_export_asks_anonymous_visitors_to_sign_in_and_refuses_users_without_a_role(client):
+    assert client.get("/audit/export.csv")["Location"].startswith("/accounts/login/?next=/audit/export.csv")
+    client.force_login(UserFactory())
+    assert client.get("/audit/export.csv").status_code == 403
+    assert client.get("/audit/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_viewer_exports_the_filtered_trail_as_csv(client):
+    # given events on two object types, one with a reason a spreadsheet would run
+    record_events(2)
+    event = audit_record(
+        actor=None, action="change.approve", object_type="releases.change", object_id="1", reason="=CMD()"
+    )
+    client.force_login(UserFactory(roles=[Role.VIEWER]))
+    # when a viewer exports one object type for the day it happened
+    today = event.occurred_at.date().isoformat()
+    response = client.get(
+        "/audit/export.csv", {"object_type": "releases.change", "occurred_after": today, "occurred_before": today}
+    )
+    # then the CSV holds the header and that event only, with the formula defused
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].startswith("id,occurred_at,actor_id,actor_label,actor_kind,action,")
+    assert len(lines) == 2
+    assert ",change.approve,releases.change,1," in lines[1]
+    assert ",'=CMD()," in lines[1]
+
+
+@pytest.mark.django_db
+def test_export_refuses_an_invalid_filter(client):
+    client.force_login(UserFactory(roles=[Role.VIEWER]))
+    response = client.get("/audit/export.csv", {"occurred_after": "yesterday"})
+    assert response.status_code == 400
+    assert "occurred" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_viewer_lists_the_trail_filtered_by_action_from_the_navigation(client):
+    record_events(2, action="ci.edit")
+    record_events(1, action="release.submit")
+    client.force_login(UserFactory(roles=[Role.VIEWER]))
+    response = client.get("/audit/", {"action": "release.submit"})
+    assert response.status_code == 200
+    assert b'href="/audit/">Audit trail</a>' in response.content
+    assert [event.action for event in response.context["object_list"]] == ["release.submit"]
+
+
+@pytest.mark.django_db
+def test_admin_shows_events_but_nobody_may_add_change_or_delete_them(admin_client):
+    (event,) = record_events(1)
+    base = "/admin/rdm_site/auditevent/"
+    assert admin_client.get(base).status_code == 200
+    change_page = admin_client.get(f"{base}{event.pk}/change/")
+    assert change_page.status_code == 200
+    assert b'name="_save"' not in change_page.content
+    assert admin_client.get(f"{base}add/").status_code == 403
+    assert admin_client.post(f"{base}{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
