@@ -1,0 +1,87 @@
+import hashlib
+import json
+from datetime import UTC
+
+from django.db import models
+from django.utils import timezone
+
+from rdm_site.choices import ActorKind
+
+# The first event's predecessor.
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    """One decision, transition or significant edit, as evidence for auditors.
+
+    Rows name their object by type and id rather than by foreign key, so that deleting a
+    record never deletes or rewrites its history. Each row carries the hash of the row
+    before it: editing or removing a row breaks the chain, and ``audit_chain_verify``
+    names where. The database refuses UPDATE, DELETE and TRUNCATE (migration 0001).
+    Write through ``rdm_site.audit.audit_record`` only.
+    """
+
+    # The content the hash covers. Adding a field here changes every past row's hash, so a new
+    # field stays out of it unless the chain is re-based on purpose (a test keeps this list honest).
+    HASHED_FIELDS = (
+        "occurred_at",
+        "actor_id",
+        "actor_label",
+        "actor_kind",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "from_state",
+        "to_state",
+        "reason",
+        "changes",
+        "request_id",
+        "previous_hash",
+    )
+
+    occurred_at = models.DateTimeField("occurred at", default=timezone.now)
+    actor_id = models.PositiveBigIntegerField("actor id", null=True, blank=True)
+    actor_label = models.CharField("actor", max_length=200)
+    actor_kind = models.CharField("actor kind", max_length=10, choices=ActorKind.choices)
+    action = models.CharField("action", max_length=100)
+    object_type = models.CharField("object type", max_length=100, blank=True)
+    object_id = models.CharField("object id", max_length=64, blank=True)
+    object_repr = models.CharField("object", max_length=200, blank=True)
+    from_state = models.CharField("from state", max_length=50, blank=True)
+    to_state = models.CharField("to state", max_length=50, blank=True)
+    reason = models.TextField("reason", blank=True)
+    changes = models.JSONField("changes", default=dict, blank=True, help_text="For edits: {field: [old, new]}.")
+    request_id = models.CharField("request id", max_length=128, blank=True)
+    previous_hash = models.CharField("previous hash", max_length=64)
+    hash = models.CharField("hash", max_length=64)
+
+    class Meta:
+        verbose_name = "audit event"
+        verbose_name_plural = "audit events"
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="rdm_site_audit_object_idx"),
+            models.Index(fields=["occurred_at"], name="rdm_site_audit_occurred_idx"),
+        ]
+        constraints = [
+            # Two events claiming the same predecessor would fork the chain; the database refuses it.
+            models.UniqueConstraint(fields=["previous_hash"], name="rdm_site_audit_no_fork"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"
+
+    @staticmethod
+    def reference_to(target: models.Model) -> tuple[str, str]:
+        """How audit rows name a model instance: ("app_label.model", "pk")."""
+        if target.pk is None:
+            raise ValueError(f"cannot audit an unsaved {target._meta.label}")
+        return target._meta.label_lower, str(target.pk)
+
+    def compute_hash(self) -> str:
+        """SHA-256 over a canonical JSON of the hashed fields: the one definition for writing and verifying."""
+        content = {name: getattr(self, name) for name in self.HASHED_FIELDS}
+        content["occurred_at"] = self.occurred_at.astimezone(UTC).isoformat()
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()

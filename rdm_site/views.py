@@ -4,14 +4,20 @@ from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.contrib.auth.models import Group, User
 from django.db.models import Prefetch
-from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
+from django_filters.views import FilterView
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from rdm_site.exports import audit_csv_lines
+from rdm_site.filtersets import AuditEventFilterSet
 from rdm_site.health import DatabaseCollector, readiness
+from rdm_site.models import AuditEvent
 from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_of
+from rdm_site.selectors import audit_events_in_id_order
 
 
 class RdmPermissionRequiredMixin(LoginRequiredMixin, PermissionRequiredMixin):
@@ -49,6 +55,33 @@ class TeamView(RdmPermissionRequiredMixin, TemplateView):
             for role in Role
         ]
         return super().get_context_data(roles=roles, **kwargs)
+
+
+class AuditEventListView(RdmPermissionRequiredMixin, FilterView):
+    """The audit trail, newest first; invalid filters show their errors and no rows."""
+
+    permission_required = "rdm_site.view_auditevent"
+    filterset_class = AuditEventFilterSet
+    queryset = AuditEvent.objects.order_by("-id")
+    paginate_by = 50
+    template_name = "rdm_site/auditevent_list.html"
+
+
+class AuditExportView(RdmPermissionRequiredMixin, View):
+    """The audit trail as streamed CSV, oldest first, with the list page's filters (400 when one is invalid)."""
+
+    permission_required = "rdm_site.view_auditevent"
+
+    def get(self, request):
+        filterset = AuditEventFilterSet(request.GET, queryset=AuditEvent.objects.all())
+        if not filterset.is_valid():
+            return JsonResponse({"errors": filterset.errors}, status=400)
+        response = StreamingHttpResponse(
+            audit_csv_lines(audit_events_in_id_order(filterset.qs)), content_type="text/csv; charset=utf-8"
+        )
+        filename = f"rdm-audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
 
 @require_GET

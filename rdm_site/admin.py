@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from rdm_site.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Evidence is read, never edited: nobody, superusers included, may add, change or delete."""
+
+    list_display = ["id", "occurred_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
+    list_filter = ["action", "object_type", "actor_kind", "occurred_at"]
+    search_fields = ["object_repr", "actor_label", "reason", "request_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

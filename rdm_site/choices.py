@@ -1,0 +1,9 @@
+from django.db import models
+
+
+class ActorKind(models.TextChoices):
+    """Who acted: a signed-in person, a pipeline's API token, or RDM itself (timers, reconcilers)."""
+
+    USER = "user", "user"
+    TOKEN = "token", "API token"
+    SYSTEM = "system", "system"

@@ -1,0 +1,25 @@
+from collections.abc import Iterator
+
+from django.db import models
+from django.db.models import QuerySet
+
+from rdm_site.models import AuditEvent
+
+
+def audit_events_for(target: models.Model) -> QuerySet[AuditEvent]:
+    """The history of one record, oldest first (it outlives the record: rows hold no foreign key)."""
+    object_type, object_id = AuditEvent.reference_to(target)
+    return AuditEvent.objects.filter(object_type=object_type, object_id=object_id).order_by("id")
+
+
+def audit_events_in_id_order(events: QuerySet[AuditEvent] | None = None, *, chunk: int = 2000) -> Iterator[AuditEvent]:
+    """Events oldest first, fetched ``chunk`` at a time by id.
+
+    Memory stays flat however long the trail, and unlike ``QuerySet.iterator()`` this does not
+    rely on server-side cursors, which a transaction-pooling proxy (PgBouncer) forbids.
+    """
+    events = AuditEvent.objects.all() if events is None else events
+    last_id = 0
+    while rows := list(events.filter(id__gt=last_id).order_by("id")[:chunk]):
+        yield from rows
+        last_id = rows[-1].id
