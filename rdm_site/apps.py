@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished
 from django.db.models.signals import post_migrate
 
 
@@ -7,7 +8,10 @@ class RdmSiteConfig(AppConfig):
     verbose_name = "RDM platform"
 
     def ready(self):
+        from rdm_site.middleware import request_id_clear
+
         post_migrate.connect(_sync_roles_after_migrate, sender=self)
+        request_finished.connect(request_id_clear, dispatch_uid="rdm_request_id_clear")
 
 
 def _sync_roles_after_migrate(**kwargs):

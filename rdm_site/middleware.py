@@ -19,13 +19,17 @@ class RequestIdMiddleware:
         offered = request.headers.get(self.header, "")
         request_id = offered if _ACCEPTABLE_REQUEST_ID.match(offered) else uuid.uuid4().hex
         request.request_id = request_id
-        token = current_request_id.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            current_request_id.reset(token)
+        # Kept until the request finishes (see request_id_clear): Django logs error responses
+        # after the middleware chain has returned, and those lines must carry the id too.
+        current_request_id.set(request_id)
+        response = self.get_response(request)
         response[self.header] = request_id
         return response
+
+
+def request_id_clear(**kwargs) -> None:
+    """Connected to ``request_finished``: nothing logged between requests claims the last one's id."""
+    current_request_id.set("-")
 
 
 class RequestIdLogFilter(logging.Filter):
