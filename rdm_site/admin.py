@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from rdm_site.models import AuditEvent
+from rdm_site.models import AuditEvent, Notification
 
 
 @admin.register(AuditEvent)
@@ -19,3 +19,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "recipient", "kind", "subject", "object_type", "object_id", "read_at", "emailed_at"]
+    list_filter = ["kind", "created_at", "read_at"]
+    search_fields = ["subject", "recipient__username"]
+    readonly_fields = ["created_at", "emailed_at", "read_at"]

@@ -85,3 +85,39 @@ class AuditEvent(models.Model):
         content["occurred_at"] = self.occurred_at.astimezone(UTC).isoformat()
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Notification(models.Model):
+    """A message to one user, in RDM and by e-mail.
+
+    The "stakeholders notified" gate of the go/no-go checklist is computed from these rows:
+    they name the record they are about (type and id, like audit events) and their kind.
+    """
+
+    recipient = models.ForeignKey(
+        "auth.User", on_delete=models.CASCADE, related_name="notifications", verbose_name="recipient"
+    )
+    kind = models.CharField("kind", max_length=60, help_text='What the message is for, e.g. "release.stakeholders".')
+    subject = models.CharField("subject", max_length=200)
+    body = models.TextField("message", blank=True)
+    link = models.CharField("link", max_length=300, blank=True)
+    object_type = models.CharField("about (type)", max_length=100, blank=True)
+    object_id = models.CharField("about (id)", max_length=64, blank=True)
+    sent_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="sent by"
+    )
+    created_at = models.DateTimeField("sent at", default=timezone.now)
+    read_at = models.DateTimeField("read at", null=True, blank=True)
+    emailed_at = models.DateTimeField("e-mailed at", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "notification"
+        verbose_name_plural = "notifications"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="rdm_site_notif_unread_idx"),
+            models.Index(fields=["object_type", "object_id", "kind"], name="rdm_site_notif_about_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} → {self.recipient}"

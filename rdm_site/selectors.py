@@ -3,7 +3,7 @@ from collections.abc import Iterator
 from django.db import models
 from django.db.models import QuerySet
 
-from rdm_site.models import AuditEvent
+from rdm_site.models import AuditEvent, Notification
 
 
 def audit_events_for(target: models.Model) -> QuerySet[AuditEvent]:
@@ -23,3 +23,20 @@ def audit_events_in_id_order(events: QuerySet[AuditEvent] | None = None, *, chun
     while rows := list(events.filter(id__gt=last_id).order_by("id")[:chunk]):
         yield from rows
         last_id = rows[-1].id
+
+
+def notifications_for(user) -> QuerySet[Notification]:
+    """A user's notifications, unread first, newest first."""
+    return Notification.objects.filter(recipient=user).order_by(
+        models.F("read_at").desc(nulls_first=True), "-created_at", "-id"
+    )
+
+
+def notifications_unread_count(user) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def notifications_about(target: models.Model, *, kind: str) -> QuerySet[Notification]:
+    """What was sent about a record, of one kind (e.g. the stakeholder notices of a release)."""
+    object_type, object_id = AuditEvent.reference_to(target)
+    return Notification.objects.filter(object_type=object_type, object_id=object_id, kind=kind)

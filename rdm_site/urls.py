@@ -7,6 +7,7 @@ from rdm_site import views
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("team/", views.TeamView.as_view(), name="team"),
+    path("notifications/", views.NotificationListView.as_view(), name="notifications"),
     path("audit/", views.AuditEventListView.as_view(), name="audit"),
     path("audit/export.csv", views.AuditExportView.as_view(), name="audit-export"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -1,14 +1,16 @@
 import hmac
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.contrib.auth.models import Group, User
 from django.db.models import Prefetch
-from django.http import HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django.views.generic import TemplateView, View
+from django.views.generic import ListView, TemplateView, View
 from django_filters.views import FilterView
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -16,8 +18,9 @@ from rdm_site.exports import audit_csv_lines
 from rdm_site.filtersets import AuditEventFilterSet
 from rdm_site.health import DatabaseCollector, readiness
 from rdm_site.models import AuditEvent
+from rdm_site.notifications import notifications_mark_read
 from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_of
-from rdm_site.selectors import audit_events_in_id_order
+from rdm_site.selectors import audit_events_in_id_order, notifications_for
 
 
 class RdmPermissionRequiredMixin(LoginRequiredMixin, PermissionRequiredMixin):
@@ -107,3 +110,23 @@ def metrics(request):
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class NotificationListView(LoginRequiredMixin, ListView):
+    """A user's own notifications: anyone signed in may read (and mark read) only their own."""
+
+    template_name = "rdm_site/notification_list.html"
+    context_object_name = "notifications"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return notifications_for(self.request.user)
+
+    def post(self, request):
+        """Mark one notification (``id``) or all of them read."""
+        raw_id = request.POST.get("id", "")
+        if raw_id and not raw_id.isdigit():
+            return HttpResponseBadRequest("id must be a notification number")
+        marked = notifications_mark_read(user=request.user, ids=[int(raw_id)] if raw_id else None)
+        messages.success(request, f"{marked} notification(s) marked read.")
+        return redirect("notifications")
