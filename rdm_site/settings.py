@@ -183,6 +183,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "rdm_site.api.exceptions.problem_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "RDM API",

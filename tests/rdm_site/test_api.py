@@ -39,3 +39,26 @@ def test_openapi_schema_and_docs_are_served_without_a_cdn(client, demo_users):
     assert "swagger-ui" in docs
     assert "cdn" not in docs.lower()
     assert "unpkg" not in docs.lower()
+
+
+@pytest.mark.django_db
+def test_errors_come_as_rfc_9457_problem_details(client, demo_users):
+    refused = client.get("/api/v1/users/")
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["status"] == 403
+    assert refused.json()["title"] == "Forbidden"
+    client.force_login(demo_users["vera.viewer"])
+    missing = client.get("/api/v1/users/999999/")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+
+
+def test_domain_errors_map_to_their_statuses_with_every_condition_listed():
+    from rdm_site.api.exceptions import problem_exception_handler
+    from rdm_site.exceptions import NotAllowed, UnmetConditions
+
+    unmet = problem_exception_handler(UnmetConditions("Not ready", ["no approved change", "tests failing"]), {})
+    assert unmet.status_code == 422
+    assert unmet.data["conditions"] == ["no approved change", "tests failing"]
+    assert unmet.data["detail"] == "Not ready: no approved change; tests failing"
+    assert problem_exception_handler(NotAllowed("You built this package."), {}).status_code == 403
