@@ -137,8 +137,12 @@ def outbound_request(
         connection.request(method.upper(), target, body=body, headers=request_headers)
         response = connection.getresponse()
         payload = response.read(MAX_BODY_BYTES + 1)
-    except (OSError, http.client.HTTPException) as error:
+    except http.client.InvalidURL as error:
+        raise OutboundRefused(f"invalid request: {error}") from None
+    except (OSError, http.client.HTTPException) as error:  # TLS errors too, although they are also ValueErrors
         raise OutboundFailed(f"{method.upper()} {host}:{port} failed: {error or type(error).__name__}") from error
+    except ValueError as error:  # a method or header that would break the request, refused before sending
+        raise OutboundRefused(f"invalid request: {error}") from None
     finally:
         connection.close()
     return OutboundResponse(

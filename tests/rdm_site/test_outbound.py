@@ -97,6 +97,13 @@ def test_urls_outside_plain_http_to_a_host_are_refused(url, reason):
         outbound_request("GET", url)
 
 
+def test_header_that_would_split_the_request_is_refused(target_server):
+    # given a header value carrying a line break (say, from a variable), when sent, then it is refused unsent
+    with pytest.raises(OutboundRefused, match="invalid request"):
+        outbound_request("GET", target_server.url("/health"), headers={"X-Token": "a\r\nX-Admin: yes"})
+    assert target_server.requests == []
+
+
 def test_redirects_are_returned_not_followed(target_server):
     # given a route that redirects to /health
     # when it is called
