@@ -15,7 +15,8 @@ COPY . .
 # collectstatic needs no database; the placeholders below only satisfy production mode's checks.
 RUN SECRET_KEY=build-only-placeholder-key-not-used-at-run-time-0123456789abcdef \
     ALLOWED_HOSTS=build DATABASE_URL=postgres://build@build/build REDIS_URL=redis://build:6379/0 \
-    METRICS_TOKEN=build python manage.py collectstatic --noinput -v 0
+    METRICS_TOKEN=build RDM_SECRETS_KEY=YnVpbGQtb25seS1wbGFjZWhvbGRlci1rZXktMDEyMzQ= \
+    python manage.py collectstatic --noinput -v 0
 USER rdm
 EXPOSE 8000
 CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn rdm_site.wsgi:application --bind 0.0.0.0:8000 --worker-class gthread --workers ${WEB_WORKERS:-2} --threads ${WEB_THREADS:-8} --access-logfile -"]

@@ -7,6 +7,7 @@ production mode, which refuses to start while any setting is unsafe.
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from rdm_site import embedded
@@ -196,6 +197,26 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- deployment execution ----------------------------------------------------------------------
+# Outbound HTTP from executors (rdm_site/outbound.py) goes only to these hosts: exact names or
+# "*.example.com" patterns (any subdomain). Empty means nothing is allowed.
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
+# Private, loopback and link-local addresses are refused unless this is on (targets on an internal network).
+OUTBOUND_ALLOW_PRIVATE_NETWORKS = env.bool("OUTBOUND_ALLOW_PRIVATE_NETWORKS", default=False)
+# A PEM file of the CAs that HTTPS targets are verified against; empty means the system's trust store.
+OUTBOUND_CA_BUNDLE = env.str("OUTBOUND_CA_BUNDLE", default="")
+# The commands the "command" executor may run, as JSON: {"name": ["argv0", "--flag", "{placeholder}"]}.
+RDM_ALLOWED_COMMANDS = env.json("RDM_ALLOWED_COMMANDS", default={})
+if not isinstance(RDM_ALLOWED_COMMANDS, dict) or not all(
+    isinstance(argv, list) and argv and all(isinstance(part, str) for part in argv)
+    for argv in RDM_ALLOWED_COMMANDS.values()
+):
+    raise ImproperlyConfigured("RDM_ALLOWED_COMMANDS must be a JSON object of name -> non-empty list of strings")
+# Secrets at rest (rdm_site/crypto.py): a Fernet key, and the keys it replaced (comma-separated) while
+# stored secrets are re-encrypted. Development derives a key from SECRET_KEY when it is unset.
+RDM_SECRETS_KEY = env.str("RDM_SECRETS_KEY", default="")
+RDM_SECRETS_KEY_PREVIOUS = env.list("RDM_SECRETS_KEY_PREVIOUS", default=[])
+
 # --- e-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="rdm@localhost")
@@ -222,6 +243,14 @@ LOGGING = {
 }
 
 
+def _is_fernet_key(value: str) -> bool:
+    try:
+        Fernet(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _production_problems() -> list[str]:
     """Every unsafe setting at once, so an operator fixes them in one go."""
     problems = []
@@ -237,6 +266,8 @@ def _production_problems() -> list[str]:
         problems.append("REDIS_URL must point to the production Redis")
     if not METRICS_TOKEN:
         problems.append("METRICS_TOKEN must be set so that /metrics is not open to everyone")
+    if not _is_fernet_key(RDM_SECRETS_KEY) or not all(map(_is_fernet_key, RDM_SECRETS_KEY_PREVIOUS)):
+        problems.append("RDM_SECRETS_KEY (and every RDM_SECRETS_KEY_PREVIOUS) must be a Fernet key")
     if not (SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE):
         problems.append("SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE must stay on")
     return problems

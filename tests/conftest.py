@@ -5,6 +5,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 
 from tests.harness.audit import audit_triggers_disabled
 from tests.harness.processes import start_web_server, start_worker
+from tests.harness.target_server import local_outbound, target_server  # noqa: F401 - fixtures for every test
 
 
 @pytest.fixture(scope="session", autouse=True)

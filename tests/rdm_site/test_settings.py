@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://rdm:secret@db.example.com:5432/rdm",
     "REDIS_URL": "redis://cache.example.com:6379/0",
     "METRICS_TOKEN": "scrape-token",
+    "RDM_SECRETS_KEY": "0hzKfAQHdOMBAyR7ZITSU0UCjfxbJu2SbfBrhBpqsWY=",
 }
 
 
@@ -27,7 +28,7 @@ def _manage(*args, **env):
 def test_production_mode_refuses_to_start_with_every_unsafe_default_named():
     result = _manage("check", RDM_ENV="production")
     assert result.returncode != 0
-    for problem in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "METRICS_TOKEN"):
+    for problem in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "METRICS_TOKEN", "RDM_SECRETS_KEY"):
         assert problem in result.stderr
 
 
@@ -35,6 +36,12 @@ def test_production_mode_refuses_debug():
     result = _manage("check", **PRODUCTION_ENV, DEBUG="true")
     assert result.returncode != 0
     assert "DEBUG must be off" in result.stderr
+
+
+def test_production_mode_refuses_a_secrets_key_that_is_not_a_fernet_key():
+    result = _manage("check", **{**PRODUCTION_ENV, "RDM_SECRETS_KEY": "not-a-key"})
+    assert result.returncode != 0
+    assert "RDM_SECRETS_KEY" in result.stderr
 
 
 def test_documented_production_environment_passes_check_deploy_without_warnings():
