@@ -1,22 +1,20 @@
-"""The CMDB's domain errors: one family, mapped once to HTTP and to browser messages."""
+"""The CMDB's domain errors: members of the platform family (rdm_site.exceptions), which maps them
+once to HTTP statuses and browser messages."""
 
 from typing import NamedTuple
 
-from django.core.exceptions import PermissionDenied
+from rdm_site import exceptions as platform
 
 
-class CmdbError(Exception):
+class CmdbError(platform.DomainError):
     """Base of every refusal the CMDB gives; the message is written for the person who asked."""
 
 
-class NotAllowed(CmdbError, PermissionDenied):
-    """The actor may not do this; the message says why (missing role, or not the service's owner).
-
-    It is also a ``PermissionDenied``, so Django and DRF answer 403 without further mapping.
-    """
+class NotAllowed(CmdbError, platform.NotAllowed):
+    """The actor may not do this; the message says why (missing role, or not the service's owner)."""
 
 
-class IllegalTransition(CmdbError):
+class IllegalTransition(CmdbError, platform.IllegalTransition):
     """The CI's lifecycle does not allow this transition from its current state."""
 
 
@@ -25,9 +23,9 @@ class ImportProblem(NamedTuple):
     reason: str
 
 
-class ImportFailed(CmdbError):
+class ImportFailed(CmdbError, platform.InvalidInput):
     """A file could not be imported; nothing of it was. Lists every problem found, each with its place."""
 
     def __init__(self, errors: list[ImportProblem]):
-        self.errors = errors
-        super().__init__("Nothing was imported: " + "; ".join(f"{where}: {reason}" for where, reason in errors))
+        summary = "Nothing was imported: " + "; ".join(f"{where}: {reason}" for where, reason in errors)
+        super().__init__(summary, errors)

@@ -191,8 +191,11 @@ def _run_transition(ci: ConfigurationItem, transition: CiTransition) -> None:
     if not can_proceed(method):
         sources = " or ".join(ConfigurationItem.transition_sources(transition))
         raise IllegalTransition(
-            f"CI {ci} cannot {transition.value} ({transition.label.lower()}): it is {ci.state}, "
-            f"and {transition.value} starts only from {sources}."
+            ci,
+            transition.value,
+            ci.state,
+            detail=f"CI {ci} cannot {transition.value} ({transition.label.lower()}): it is {ci.state}, "
+            f"and {transition.value} starts only from {sources}.",
         )
     method()
 

@@ -16,7 +16,7 @@ class DomainError(Exception):
 class InvalidInput(DomainError):
     """Bad input: the message (and ``errors``, when several) say what to fix."""
 
-    def __init__(self, message: str, errors: list[str] | None = None):
+    def __init__(self, message: str, errors: list | None = None):
         self.errors = errors or [message]
         super().__init__(message)
 
@@ -37,10 +37,12 @@ class IllegalTransition(DomainError):
     status = 409
     code = "illegal_transition"
 
-    def __init__(self, record, transition: str, state: str):
+    def __init__(self, record, transition: str, state: str, detail: str = ""):
         self.record, self.transition, self.state = record, transition, state
         label = record._meta.verbose_name
-        super().__init__(f"Cannot {transition.replace('_', ' ')} {label} {record}: it is {state.replace('_', ' ')}.")
+        super().__init__(
+            detail or f"Cannot {transition.replace('_', ' ')} {label} {record}: it is {state.replace('_', ' ')}."
+        )
 
 
 class ConcurrentModification(DomainError):
