@@ -159,7 +159,8 @@ def approvals_withdraw(
 ) -> list[Approval]:
     """Withdraw the active decisions on the release plan (all, or those of ``approvers``), visibly:
     each row keeps its decision and gains withdrawn_at and the reason, is audited, and its approver is
-    told. An approved or ready release goes back to submitted, to be approved again.
+    told. An approved or ready release goes back to submitted, to be approved again (when all were
+    withdrawn, or fewer than the quorum remain).
 
     Call inside the caller's transaction, with ``release`` locked.
     """
@@ -178,7 +179,8 @@ def approvals_withdraw(
             object_repr=f"{approval.get_decision_display()} by {approval.approver.get_username()} on {release}",
             reason=reason,
         )
-    if withdrawn and approvers is None and release.state in RELEASE_APPROVED_STATES:
+    short_of_quorum = release_active_approvals(release).count() < release.policy.approvals_required
+    if withdrawn and release.state in RELEASE_APPROVED_STATES and (approvers is None or short_of_quorum):
         moved = apply_transition(release, ReleaseTransition.REOPEN_APPROVAL)
         save(release)
         _audit_transition(release, actor, "reopen_approval", moved, reason=f"approvals withdrawn: {reason}")

@@ -286,6 +286,21 @@ def test_a_new_package_withdraws_the_approvals_visibly(world):
     assert world.reload().state == ReleaseState.APPROVED
 
 
+def test_an_approver_who_then_builds_the_package_no_longer_counts(world):
+    p = world.people
+    # given the plan approved by rm2 alone, who also holds the Build/CI role
+    p.rm2.groups.add(*p.ci.groups.all())
+    rm2 = User.objects.get(pk=p.rm2.pk)
+    services.release_plan(release=world.release, actor=p.rm)
+    services.release_submit(release=world.release, actor=p.rm)
+    services.release_approve(release=world.release, actor=rm2)
+    assert world.reload().state == ReleaseState.APPROVED
+    # when rm2 registers the first package, their approval is withdrawn (segregation of duties)
+    services.package_register(release=world.release, actor=rm2, version="b1")
+    assert Approval.objects.get(release=world.release).withdrawn_reason == "the approver built the package"
+    assert world.reload().state == ReleaseState.SUBMITTED
+
+
 def test_a_ready_release_goes_back_to_submitted_when_its_dates_change(world):
     p = world.people
     release, _ = green_release(world)
