@@ -299,7 +299,8 @@ class ReleaseUnitAdmin(DomainErrorsAsMessages, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            data = {name: form.cleaned_data[name] for name in form.changed_data}
+            _adopt(obj, services.release_unit_update(unit=obj, actor=request.user, data=data))
             return
         created = services.release_unit_add(
             release=obj.release,
@@ -314,10 +315,8 @@ class ReleaseUnitAdmin(DomainErrorsAsMessages, admin.ModelAdmin):
         _adopt(obj, created)
 
     def save_related(self, request, form, formsets, change):
-        if change:
-            super().save_related(request, form, formsets, change)
-        else:
-            _save_inlines_only(self, request, form, formsets)
+        # The services saved the CIs (release_unit_update withdraws approvals when they change); inlines only.
+        _save_inlines_only(self, request, form, formsets)
 
 
 @admin.register(RollbackPlan)

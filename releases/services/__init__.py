@@ -32,6 +32,7 @@ from releases.services.package import (
     package_reject,
     package_validate,
     release_unit_add,
+    release_unit_update,
     test_run_record,
 )
 from releases.services.release import (
@@ -95,6 +96,7 @@ __all__ = [
     "release_rolled_back",
     "release_submit",
     "release_unit_add",
+    "release_unit_update",
     "release_update",
     "rollback_plan_write",
     "rollback_rehearsal_record",

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from cmdb.changes import apply_changes
 from rdm_site.audit import audit_record
 from releases import permissions as perms
 from releases.choices import RELEASE_PACKAGE_OPEN_STATES, PackageState, PackageTransition, UnitKind
@@ -242,6 +243,46 @@ def release_unit_add(
     return unit
 
 
+UNIT_EDITABLE_FIELDS = ("name", "kind", "version", "reversible", "notes")
+
+
+@transaction.atomic
+def release_unit_update(*, unit: ReleaseUnit, actor: User | None, data: dict) -> ReleaseUnit:
+    """Edit a component of the release (its fields or the CIs it changes). Like adding one, this changes
+    what approvers approved, so their approvals are withdrawn, visibly.
+    """
+    release = locked(unit.release)
+    ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"edit unit {unit.name} of {release}"))
+    _ensure_release_open(release, "edit a unit of")
+    unit = ReleaseUnit.objects.select_for_update().get(pk=unit.pk)
+    fields = {name: value for name, value in data.items() if name != "configuration_items"}
+    try:
+        changes = apply_changes(unit, fields, UNIT_EDITABLE_FIELDS)
+    except TypeError as error:
+        raise InvalidInput(str(error)) from None
+    if "configuration_items" in data:
+        before = sorted(ci.name for ci in unit.configuration_items.all())
+        after = sorted(ci.name for ci in data["configuration_items"])
+        if before != after:
+            changes["configuration_items"] = [before, after]
+            unit.configuration_items.set(list(data["configuration_items"]))
+    if not changes:
+        return unit
+    validated(unit)
+    unit.save()
+    audit_record(
+        actor=actor,
+        action="release.unit_update",
+        target=release,
+        changes={f"{unit.name}.{k}": v for k, v in changes.items()},
+    )
+    if release_active_approvals(release).exists():
+        approvals_withdraw(
+            release=release, actor=actor, reason=f"unit {unit.name} changed ({', '.join(sorted(changes))})"
+        )
+    return unit
+
+
 __all__ = [
     "package_artifact_add",
     "package_mark_built",
@@ -249,5 +290,6 @@ __all__ = [
     "package_reject",
     "package_validate",
     "release_unit_add",
+    "release_unit_update",
     "test_run_record",
 ]

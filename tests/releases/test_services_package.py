@@ -7,7 +7,8 @@ from rdm_site.selectors import audit_events_for
 from releases import services
 from releases.choices import PackageState, PackageTransition, ReleaseState
 from releases.exceptions import IllegalTransition, InvalidInput, NotAllowed, PackageImmutable, UnmetConditions
-from tests.releases.conftest import SHA
+from releases.models import Approval
+from tests.releases.conftest import SHA, approve_plan
 from tests.releases.factories import PackageFactory, ReleaseFactory
 from tests.releases.test_models import PACKAGE_MOVES
 
@@ -151,3 +152,29 @@ def test_units_name_the_cis_they_change(world):
     )
     assert list(unit.configuration_items.all()) == [world.ci]
     assert not unit.reversible
+
+
+def test_editing_a_unit_of_an_approved_release_withdraws_the_approvals(world):
+    # given an approved plan with a reversible migration unit
+    unit = services.release_unit_add(
+        release=world.release, actor=world.people.ci, name="orders-migration", kind="database_migration"
+    )
+    release = approve_plan(world)
+    assert release.state == ReleaseState.APPROVED
+    # when the unit is changed to an irreversible migration
+    services.release_unit_update(unit=unit, actor=world.people.ci, data={"reversible": False})
+    # then approvers must decide again, and the trail says what changed
+    release.refresh_from_db()
+    assert release.state == ReleaseState.SUBMITTED
+    assert "unit orders-migration changed (reversible)" in Approval.objects.get(release=release).withdrawn_reason
+    edit = audit_events_for(release).get(action="release.unit_update")
+    assert edit.changes == {"orders-migration.reversible": [True, False]}
+
+
+def test_an_unchanged_unit_edit_withdraws_nothing(world):
+    unit = services.release_unit_add(
+        release=world.release, actor=world.people.ci, name="api", kind="application_artifact"
+    )
+    approve_plan(world)
+    services.release_unit_update(unit=unit, actor=world.people.ci, data={"name": "api"})
+    assert Approval.objects.get(release=world.release).withdrawn_at is None
