@@ -25,14 +25,30 @@ READABLE_APPS = ("rdm_site", "cmdb", "releases", "deployments")
 # Besides those, every role may see who holds which role.
 READ_PERMISSIONS = ("auth.view_user", "auth.view_group")
 
+# "edit CIs, relationships; import CIs". Service Owners hold these too, but cmdb.permissions limits
+# them to CIs of services they own; "edit_any" lifts that limit. Taking a baseline changes no CI, so
+# the Release Manager, who needs one before and after each release, may take one as well. Environments
+# and services are laid out by administrators only, so no role holds their permissions.
+_CMDB_EDIT = frozenset(
+    {
+        "cmdb.add_configurationitem",
+        "cmdb.change_configurationitem",
+        "cmdb.import_configurationitems",
+        "cmdb.add_relationship",
+        "cmdb.delete_relationship",
+        "cmdb.add_baseline",
+    }
+)
+_CMDB_EDIT_ANY = _CMDB_EDIT | {"cmdb.edit_any_configurationitem"}
+
 # What each role may change, as "app_label.codename".
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.RELEASE_MANAGER: frozenset(),
+    Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}),
     Role.CHANGE_APPROVER: frozenset(),
     Role.EMERGENCY_APPROVER: frozenset(),
-    Role.DEPLOYMENT_MANAGER: frozenset(),
-    Role.BUILD_ENGINEER: frozenset(),
-    Role.SERVICE_OWNER: frozenset(),
+    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY,
+    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY,
+    Role.SERVICE_OWNER: _CMDB_EDIT,
     Role.VIEWER: frozenset(),
 }
 

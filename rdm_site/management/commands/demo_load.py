@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from cmdb.demo import demo_cmdb_load
 from rdm_site.demo import DEMO_PASSWORD, demo_logins, demo_users_load
 
 
@@ -10,6 +11,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         demo_users_load()
+        demo_cmdb_load()
         message = f"Demo data loaded. Every demo login uses the password {DEMO_PASSWORD!r}."
         self.stdout.write(self.style.SUCCESS(message))
         for username, roles in demo_logins():

@@ -1,0 +1,222 @@
+"""The CMDB in the Django admin. Every write goes through ``cmdb.services``, so the admin obeys the same
+rules (roles, service ownership, the lifecycle) and leaves the same audit trail as the rest of RDM.
+"""
+
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
+
+from cmdb import services
+from cmdb.choices import CI_STATE_COLOURS, CRITICALITY_COLOURS, ENVIRONMENT_TIER_COLOURS, CiTransition
+from cmdb.exceptions import CmdbError
+from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
+from cmdb.permissions import may_edit_ci
+
+
+def _badge(label: str, colour: str):
+    return format_html(
+        '<span style="background:{};color:#fff;padding:1px 8px;border-radius:8px">{}</span>', colour, label
+    )
+
+
+class ServiceBackedAdmin(admin.ModelAdmin):
+    """Saves call a create and an update service instead of ``Model.save``."""
+
+    def create(self, request, fields: dict):
+        raise NotImplementedError
+
+    def update(self, request, obj, data: dict):
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = self.update(request, obj, {name: form.cleaned_data[name] for name in form.changed_data})
+        else:
+            saved = self.create(request, dict(form.cleaned_data))
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        # The services have saved the many-to-many fields already; only inlines are left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(ServiceBackedAdmin):
+    list_display = ["name", "tier_badge", "promotion_order"]
+    list_filter = ["tier"]
+    search_fields = ["name", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    @admin.display(description="tier", ordering="tier")
+    def tier_badge(self, environment):
+        return _badge(environment.get_tier_display(), ENVIRONMENT_TIER_COLOURS[environment.tier])
+
+    def create(self, request, fields):
+        return services.environment_create(actor=request.user, **fields)
+
+    def update(self, request, obj, data):
+        return services.environment_update(environment=obj, actor=request.user, data=data)
+
+
+@admin.register(Service)
+class ServiceAdmin(ServiceBackedAdmin):
+    list_display = ["name", "owner", "criticality_badge"]
+    list_filter = ["criticality", "owner"]
+    search_fields = ["name", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["stakeholders"]
+    autocomplete_fields = ["owner"]
+
+    @admin.display(description="criticality", ordering="criticality")
+    def criticality_badge(self, service):
+        return _badge(service.get_criticality_display(), CRITICALITY_COLOURS[service.criticality])
+
+    def create(self, request, fields):
+        return services.service_create(actor=request.user, **fields)
+
+    def update(self, request, obj, data):
+        return services.service_update(service=obj, actor=request.user, data=data)
+
+
+class OutgoingRelationshipInline(admin.TabularInline):
+    """Read-only: relationships are added and removed on their own admin page, through the services."""
+
+    model = Relationship
+    fk_name = "source"
+    verbose_name = "relationship from this CI"
+    verbose_name_plural = "relationships from this CI"
+    fields = readonly_fields = ["kind", "target"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj):
+        return False
+
+
+class IncomingRelationshipInline(OutgoingRelationshipInline):
+    fk_name = "target"
+    verbose_name = "relationship to this CI"
+    verbose_name_plural = "relationships to this CI"
+    fields = readonly_fields = ["source", "kind"]
+
+
+def _transition_action(transition: CiTransition):
+    def run(modeladmin, request, queryset):
+        moved = 0
+        for ci in queryset:
+            try:
+                services.ci_transition(ci=ci, transition=transition, actor=request.user, reason="admin action")
+                moved += 1
+            except CmdbError as error:
+                modeladmin.message_user(request, str(error), messages.ERROR)
+        if moved:
+            modeladmin.message_user(request, f"{transition.label}: {moved} CI(s).", messages.SUCCESS)
+
+    run.__name__ = f"ci_{transition.value}"
+    return admin.action(description=f"{transition.label} (selected CIs)", permissions=["change"])(run)
+
+
+@admin.register(ConfigurationItem)
+class ConfigurationItemAdmin(ServiceBackedAdmin):
+    list_display = ["name", "environment", "ci_type", "state_badge", "version", "service", "owner"]
+    list_filter = ["environment", "state", "ci_type", "service"]
+    search_fields = ["name", "version"]
+    list_select_related = ["environment", "service", "owner"]
+    readonly_fields = ["state", "created", "updated"]
+    fields = ["name", "environment", "ci_type", "state", "version", "service", "owner", "attributes"]
+    inlines = [OutgoingRelationshipInline, IncomingRelationshipInline]
+    actions = [*(_transition_action(transition) for transition in CiTransition), "take_baseline"]
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, ci):
+        return _badge(ci.get_state_display(), CI_STATE_COLOURS[ci.state])
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_edit_ci(request.user, obj.service))
+
+    @admin.action(description="Take a baseline of the selected CIs", permissions=["add_baseline"])
+    def take_baseline(self, request, queryset):
+        name = f"admin selection {timezone.now():%Y-%m-%d %H:%M}"
+        try:
+            baseline = services.baseline_take(name=name, cis=queryset, actor=request.user)
+        except CmdbError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(request, f"Baseline {baseline.name!r} taken of {baseline.items.count()} CI(s).")
+
+    def has_add_baseline_permission(self, request):
+        return request.user.has_perm("cmdb.add_baseline")
+
+    def create(self, request, fields):
+        return services.ci_create(actor=request.user, **fields)
+
+    def update(self, request, obj, data):
+        return services.ci_update(ci=obj, actor=request.user, data=data, reason="admin edit")
+
+
+@admin.register(Relationship)
+class RelationshipAdmin(admin.ModelAdmin):
+    """Relationships are facts: added or removed, never edited."""
+
+    list_display = ["source", "kind", "target"]
+    list_filter = ["kind", "source__environment"]
+    search_fields = ["source__name", "target__name"]
+    autocomplete_fields = ["source", "target"]
+    list_select_related = ["source__environment", "target__environment"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        relationship = services.relationship_add(
+            source=obj.source, target=obj.target, kind=obj.kind, actor=request.user
+        )
+        obj.pk = relationship.pk
+
+    def delete_model(self, request, obj):
+        services.relationship_remove(relationship=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for relationship in queryset:
+            services.relationship_remove(relationship=relationship, actor=request.user)
+
+
+class BaselineItemInline(admin.TabularInline):
+    model = BaselineItem
+    fields = readonly_fields = [
+        "ci_name",
+        "environment_name",
+        "service_name",
+        "ci_type",
+        "state",
+        "version",
+        "attributes",
+    ]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj):
+        return False
+
+
+@admin.register(Baseline)
+class BaselineAdmin(admin.ModelAdmin):
+    """Baselines are evidence: taken by the services, never edited or deleted here."""
+
+    list_display = ["name", "scope", "taken_at", "taken_by"]
+    list_filter = ["taken_by"]
+    search_fields = ["name", "reason"]
+    readonly_fields = ["name", "scope", "taken_at", "taken_by", "reason"]
+    inlines = [BaselineItemInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,186 @@
+"""Reads of the CMDB that are more than a queryset: impact analysis, what version is where, baseline diffs."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from cmdb.choices import CI_TERMINAL_STATES, IMPACT_DIRECTIONS, CiType, ImpactDirection
+from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
+
+# --- impact analysis --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImpactedCi:
+    ci: ConfigurationItem
+    depth: int  # relationships between the broken CI and this one, along the shortest path
+
+
+@dataclass(frozen=True)
+class ImpactedService:
+    service: Service
+    depth: int  # depth of its nearest hurt CI; 0 when the broken CI itself belongs to it
+
+
+@dataclass(frozen=True)
+class Impact:
+    cis: list[ImpactedCi]  # nearest first; the broken CI itself is not listed
+    services: list[ImpactedService]  # nearest first
+
+
+# One recursive CTE walks the graph breadth first, following each relationship the way impact travels
+# (IMPACT_DIRECTIONS). It stops on cycles because depth is bounded and UNION drops rows already found, so
+# the work is at most max_depth times the relationships whatever the graph's shape (a path array would
+# instead enumerate every path of a dense graph). Each step looks up the neighbours of one CI, and each
+# neighbour's state, by index: LATERAL and the scalar subquery leave the planner no join order to get
+# wrong, so the walk stays fast even when table statistics are stale (say, right after a large import).
+# Retired CIs are out of service: they neither suffer nor pass on impact.
+_IMPACT_SQL = f"""
+WITH RECURSIVE reach(ci_id, depth) AS (
+    SELECT %(root)s::bigint, 0
+    UNION
+    SELECT step.downstream, reach.depth + 1
+    FROM reach
+    CROSS JOIN LATERAL (
+        SELECT relationship.source_id FROM {Relationship._meta.db_table} AS relationship
+        WHERE relationship.target_id = reach.ci_id AND relationship.kind = ANY(%(target_to_source)s)
+        UNION ALL
+        SELECT relationship.target_id FROM {Relationship._meta.db_table} AS relationship
+        WHERE relationship.source_id = reach.ci_id AND relationship.kind = ANY(%(source_to_target)s)
+    ) AS step(downstream)
+    WHERE reach.depth < %(max_depth)s
+    AND (SELECT ci.state FROM {ConfigurationItem._meta.db_table} AS ci WHERE ci.id = step.downstream)
+        <> ALL(%(terminal)s)
+),
+impact(ci_id, depth) AS (SELECT ci_id, MIN(depth) FROM reach GROUP BY ci_id)
+SELECT ci.*, impact.depth AS impact_depth
+FROM impact JOIN {ConfigurationItem._meta.db_table} AS ci ON ci.id = impact.ci_id
+ORDER BY impact.depth, ci.name, ci.id
+"""
+
+
+def _kinds_carrying(*directions: ImpactDirection) -> list[str]:
+    return [kind.value for kind, direction in IMPACT_DIRECTIONS.items() if direction in directions]
+
+
+def ci_impact(ci: ConfigurationItem, max_depth: int = 10) -> Impact:
+    """Every CI and service hurt when ``ci`` breaks, each with how far away it is (up to ``max_depth`` hops).
+
+    At most three queries whatever the size of the graph: the walk itself, then the environments and
+    services of the CIs it found.
+    """
+    if max_depth < 1:
+        raise ValueError("max_depth must be at least 1")
+    params = {
+        "root": ci.pk,
+        "max_depth": max_depth,
+        "target_to_source": _kinds_carrying(ImpactDirection.TARGET_TO_SOURCE, ImpactDirection.BOTH),
+        "source_to_target": _kinds_carrying(ImpactDirection.SOURCE_TO_TARGET, ImpactDirection.BOTH),
+        "terminal": [state.value for state in CI_TERMINAL_STATES],
+    }
+    found = list(ConfigurationItem.objects.raw(_IMPACT_SQL, params).prefetch_related("environment", "service"))
+    services: dict[Service, int] = {}
+    for hurt in found:
+        if hurt.service is not None and hurt.service not in services:  # rows come nearest first
+            services[hurt.service] = hurt.impact_depth
+    return Impact(
+        cis=[ImpactedCi(ci=hurt, depth=hurt.impact_depth) for hurt in found if hurt.pk != ci.pk],
+        services=[ImpactedService(service=service, depth=depth) for service, depth in services.items()],
+    )
+
+
+# --- what version is where --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionCell:
+    environment: Environment
+    cis: list[ConfigurationItem]  # the service's application CIs there (not retired)
+
+    @property
+    def versions(self) -> list[str]:
+        return sorted({ci.version for ci in self.cis if ci.version})
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    service: Service
+    cells: list[VersionCell]  # one per environment, in promotion order
+
+
+@dataclass(frozen=True)
+class VersionMatrix:
+    environments: list[Environment]
+    rows: list[VersionRow]
+
+
+def version_matrix() -> VersionMatrix:
+    """Service by environment → the versions of the service's applications there. Three queries."""
+    environments = list(Environment.objects.order_by("promotion_order"))
+    services = list(Service.objects.order_by("name"))
+    applications = (
+        ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__isnull=False)
+        .exclude(state__in=CI_TERMINAL_STATES)
+        .order_by("name")
+    )
+    placed: dict[tuple[int, int], list[ConfigurationItem]] = {}
+    for application in applications:
+        placed.setdefault((application.service_id, application.environment_id), []).append(application)
+    rows = [
+        VersionRow(
+            service=service,
+            cells=[VersionCell(environment=env, cis=placed.get((service.pk, env.pk), [])) for env in environments],
+        )
+        for service in services
+    ]
+    return VersionMatrix(environments=environments, rows=rows)
+
+
+# --- baseline comparison ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CiDifference:
+    ci_id: int
+    ci_name: str
+    environment_name: str
+    # {"version": ("1.0", "1.1"), "attributes.replicas": (2, 3), ...}; None stands for "absent"
+    changes: dict[str, tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class BaselineDiff:
+    added: list[BaselineItem]  # in the later baseline only
+    removed: list[BaselineItem]  # in the earlier baseline only
+    changed: list[CiDifference]
+
+
+_COMPARED_FIELDS = ("ci_name", "environment_name", "service_name", "ci_type", "state", "version")
+
+
+def _item_differences(before: BaselineItem, after: BaselineItem) -> dict[str, tuple[Any, Any]]:
+    changes = {
+        name: (getattr(before, name), getattr(after, name))
+        for name in _COMPARED_FIELDS
+        if getattr(before, name) != getattr(after, name)
+    }
+    for key in sorted(before.attributes.keys() | after.attributes.keys()):
+        old, new = before.attributes.get(key), after.attributes.get(key)
+        if old != new:
+            changes[f"attributes.{key}"] = (old, new)
+    return changes
+
+
+def baseline_diff(before: Baseline, after: Baseline) -> BaselineDiff:
+    """What changed between two baselines, CI by CI (matched by CI id, so a renamed CI is a change)."""
+    old = {item.ci_id: item for item in before.items.all()}
+    new = {item.ci_id: item for item in after.items.all()}
+    changed = []
+    for ci_id in sorted(old.keys() & new.keys(), key=lambda ci_id: (new[ci_id].environment_name, new[ci_id].ci_name)):
+        if changes := _item_differences(old[ci_id], new[ci_id]):
+            item = new[ci_id]
+            changed.append(CiDifference(ci_id, item.ci_name, item.environment_name, changes))
+    return BaselineDiff(
+        added=[item for ci_id, item in new.items() if ci_id not in old],
+        removed=[item for ci_id, item in old.items() if ci_id not in new],
+        changed=changed,
+    )
