@@ -41,13 +41,35 @@ _CMDB_EDIT = frozenset(
 )
 _CMDB_EDIT_ANY = _CMDB_EDIT | {"cmdb.edit_any_configurationitem"}
 
+# "schedule, start, pause, resume, abort, roll back deployments; answer manual interventions", and set up
+# how a service is deployed (processes, step templates, variables, targets). The Build/CI Engineer runs only
+# continuous deployments under standard changes: deployments.services enforces that narrower grant.
+_DEPLOYMENTS_CONFIGURE = frozenset(
+    {
+        "deployments.add_deploymentprocess",
+        "deployments.change_deploymentprocess",
+        "deployments.add_steptemplate",
+        "deployments.change_steptemplate",
+        "deployments.delete_steptemplate",
+        "deployments.add_variable",
+        "deployments.change_variable",
+        "deployments.add_target",
+        "deployments.change_target",
+    }
+)
+_DEPLOYMENTS_RUN = _DEPLOYMENTS_CONFIGURE | {"deployments.add_deployment", "deployments.run_deployment"}
+_DEPLOYMENTS_RUN_CONTINUOUS = _DEPLOYMENTS_CONFIGURE | {
+    "deployments.add_deployment",
+    "deployments.run_continuous_deployment",
+}
+
 # What each role may change, as "app_label.codename".
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}),
     Role.CHANGE_APPROVER: frozenset(),
     Role.EMERGENCY_APPROVER: frozenset(),
-    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY,
-    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY,
+    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _DEPLOYMENTS_RUN,
+    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _DEPLOYMENTS_RUN_CONTINUOUS,
     Role.SERVICE_OWNER: _CMDB_EDIT,
     Role.VIEWER: frozenset(),
 }
