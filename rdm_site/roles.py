@@ -41,6 +41,79 @@ _CMDB_EDIT = frozenset(
 )
 _CMDB_EDIT_ANY = _CMDB_EDIT | {"cmdb.edit_any_configurationitem"}
 
+# Release governance (releases.permissions explains each refusal; ownership and segregation of duties
+# are rules there, not rows here). "approve … (not one's own)": Service Owners approve, start ELS and
+# close releases of services they own only; the "*_any_*" permissions lift that limit.
+_RELEASES_RELEASE_MANAGER = frozenset(
+    {
+        "releases.add_release",
+        "releases.change_release",
+        "releases.add_releasepolicy",
+        "releases.change_releasepolicy",
+        "releases.add_releasewindow",
+        "releases.change_releasewindow",
+        "releases.add_freezeperiod",
+        "releases.change_freezeperiod",
+        "releases.add_changetemplate",
+        "releases.change_changetemplate",
+        "releases.submit_release",
+        "releases.cancel_release",
+        "releases.approve_release",
+        "releases.approve_any_release",
+        "releases.close_release",
+        "releases.close_any_release",
+        "releases.notify_stakeholders",
+        "releases.validate_package",
+        "releases.add_changerecord",
+        "releases.create_standard_change",
+        "releases.review_change",
+        "releases.add_rollbackplan",
+        "releases.change_rollbackplan",
+        "releases.verify_gateevidence",
+        "releases.add_knowledgearticle",
+        "releases.change_knowledgearticle",
+    }
+)
+_RELEASES_CHANGE_APPROVER = frozenset({"releases.assess_change", "releases.approve_change"})
+_RELEASES_EMERGENCY_APPROVER = _RELEASES_CHANGE_APPROVER | {
+    "releases.approve_emergency_change",
+    "releases.override_freeze",
+}
+_RELEASES_DEPLOYMENT_MANAGER = frozenset(
+    {
+        "releases.validate_package",
+        "releases.add_changerecord",
+        "releases.create_standard_change",
+        "releases.implement_change",
+        "releases.deploy_release",
+        "releases.manage_els",
+        "releases.manage_any_els",
+        "releases.add_rollbackplan",
+        "releases.change_rollbackplan",
+        "releases.add_gateevidence",
+        "releases.verify_gateevidence",
+    }
+)
+_RELEASES_BUILD_ENGINEER = frozenset(
+    {
+        "releases.register_package",
+        "releases.create_standard_change",
+        "releases.implement_standard_change",
+        "releases.deploy_release",
+        "releases.add_gateevidence",
+    }
+)
+_RELEASES_SERVICE_OWNER = frozenset(
+    {
+        "releases.approve_release",
+        "releases.manage_els",
+        "releases.close_release",
+        "releases.review_change",
+        "releases.add_knowledgearticle",
+        "releases.change_knowledgearticle",
+    }
+)
+
 # "schedule, start, pause, resume, abort, roll back deployments; answer manual interventions", and set up
 # how a service is deployed (processes, step templates, variables, targets). The Build/CI Engineer runs only
 # continuous deployments under standard changes: deployments.services enforces that narrower grant.
@@ -65,12 +138,12 @@ _DEPLOYMENTS_RUN_CONTINUOUS = _DEPLOYMENTS_CONFIGURE | {
 
 # What each role may change, as "app_label.codename".
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}),
-    Role.CHANGE_APPROVER: frozenset(),
-    Role.EMERGENCY_APPROVER: frozenset(),
-    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _DEPLOYMENTS_RUN,
-    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _DEPLOYMENTS_RUN_CONTINUOUS,
-    Role.SERVICE_OWNER: _CMDB_EDIT,
+    Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}) | _RELEASES_RELEASE_MANAGER,
+    Role.CHANGE_APPROVER: _RELEASES_CHANGE_APPROVER,
+    Role.EMERGENCY_APPROVER: _RELEASES_EMERGENCY_APPROVER,
+    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _RELEASES_DEPLOYMENT_MANAGER | _DEPLOYMENTS_RUN,
+    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _RELEASES_BUILD_ENGINEER | _DEPLOYMENTS_RUN_CONTINUOUS,
+    Role.SERVICE_OWNER: _CMDB_EDIT | _RELEASES_SERVICE_OWNER,
     Role.VIEWER: frozenset(),
 }
 
