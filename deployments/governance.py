@@ -21,5 +21,13 @@ def window_conditions(deployment: Deployment, at: datetime) -> list[str]:
 
 
 def irreversible_units(deployment: Deployment) -> list[str]:
-    """Names of the package's units that cannot be rolled back."""
-    return []
+    """The release's units that cannot be rolled back and concern this service (or name no CI at all)."""
+    if deployment.package_id is None:
+        return []
+    units = deployment.package.release.units.filter(reversible=False).prefetch_related("configuration_items")
+    return [
+        str(unit)
+        for unit in units
+        if not unit.configuration_items.all()
+        or any(ci.service_id == deployment.service_id for ci in unit.configuration_items.all())
+    ]

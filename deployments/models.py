@@ -237,6 +237,24 @@ class Deployment(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
     service = models.ForeignKey("cmdb.Service", on_delete=models.PROTECT, related_name="deployments")
     environment = models.ForeignKey("cmdb.Environment", on_delete=models.PROTECT, related_name="deployments")
     process = models.ForeignKey(DeploymentProcess, on_delete=models.PROTECT, related_name="deployments")
+    package = models.ForeignKey(
+        "releases.ReleasePackage",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deployments",
+        verbose_name="package",
+        help_text="The release package deployed (none for a deployment outside a governed release).",
+    )
+    change = models.ForeignKey(
+        "releases.ChangeRecord",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deployments",
+        verbose_name="change record",
+        help_text="The approved change a production deployment implements.",
+    )
     version = models.CharField("version", max_length=100, blank=True, help_text="What is deployed.")
     model = models.CharField("deployment model", max_length=20, choices=DeploymentModel.choices)
     phase_plan = models.JSONField(

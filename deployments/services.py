@@ -158,12 +158,14 @@ def deployment_create(
     continuous: bool = False,
     replaces: Deployment | None = None,
     scheduled_for: datetime | None = None,
-    **links,
+    package=None,
+    change=None,
 ) -> Deployment:
     """Plan a deployment of the process's service to ``environment``: its waves and steps are computed and
     stored now, and shown before it runs. Raises InvalidInput naming every problem with the plan.
 
-    ``links`` are the governance records, once they exist (``package``, ``change``).
+    ``package`` is the release package deployed (its version is the deployment's, unless given);
+    ``change`` the change record a production deployment implements.
     """
     deployment = Deployment(
         service=process.service,
@@ -177,10 +179,17 @@ def deployment_create(
         replaces=replaces,
         requested_by=actor,
         scheduled_for=scheduled_for,
-        **links,
+        package=package,
+        change=change,
     )
+    if package is not None and not version:
+        deployment.version = package.version
     _ensure_may_run(actor, deployment, f"plan a deployment of {process.service}")
     problems = []
+    if package is not None and not package.release.services.filter(pk=process.service_id).exists():
+        problems.append(f"the package {package} is not a release of {process.service}")
+    if change is not None and change.services.exists() and not change.services.filter(pk=process.service_id).exists():
+        problems.append(f"the change {change} does not cover {process.service}")
     if model not in DeploymentModel.values:
         problems.append(f"the deployment model must be one of {', '.join(DeploymentModel.values)}")
     else:
