@@ -1,0 +1,142 @@
+"""Reads of release governance: the questions pages, the API, the checklist and the engine ask."""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.contrib.auth.models import User
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from rdm_site.roles import Role
+from releases.choices import CHANGE_AUTHORISED_STATES, CHANGE_OPEN_STATES, ChangeType, Decision, PackageState
+from releases.models import (
+    Approval,
+    ChangeRecord,
+    FreezeOverride,
+    FreezePeriod,
+    Release,
+    ReleasePackage,
+    ReleaseWindow,
+    TestRun,
+)
+
+
+def release_current_package(release: Release) -> ReleasePackage | None:
+    """The latest package that was not superseded (there is at most one: a database constraint says so)."""
+    return (
+        ReleasePackage.objects.filter(release=release)
+        .exclude(state=PackageState.SUPERSEDED)
+        .order_by("-registered_at", "-id")
+        .first()
+    )
+
+
+def release_active_approvals(release: Release, *, decision: Decision | None = Decision.APPROVED) -> QuerySet[Approval]:
+    """Decisions on the release plan that still count (not withdrawn), oldest first."""
+    approvals = Approval.objects.filter(release=release, withdrawn_at__isnull=True).select_related("approver")
+    if decision is not None:
+        approvals = approvals.filter(decision=decision)
+    return approvals.order_by("decided_at", "id")
+
+
+def change_active_approvals(change: ChangeRecord) -> QuerySet[Approval]:
+    return Approval.objects.filter(change=change, withdrawn_at__isnull=True).select_related("approver")
+
+
+def latest_test_runs(package: ReleasePackage) -> dict[str, TestRun]:
+    """The latest run of each suite on the package (by run time, then by id), keyed by suite."""
+    runs = TestRun.objects.filter(package=package).order_by("suite", "-run_at", "-id").distinct("suite")
+    return {run.suite: run for run in runs}
+
+
+def release_approver_candidates(release: Release) -> list[User]:
+    """Who may decide on the release plan now: members of the policy's approver roles with the permission,
+    Service Owners only for their own services, minus anyone segregation of duties rules out.
+    """
+    from releases.permissions import APPROVE_ANY_RELEASE, APPROVE_RELEASE
+
+    services = list(release.services.select_related("owner"))
+    owner_ids = {service.owner_id for service in services}
+    package = release_current_package(release)
+    excluded = {release.release_manager_id, release.requested_by_id, package.built_by_id if package else None}
+    users = (
+        User.objects.filter(is_active=True, groups__name__in=release.policy.approver_roles)
+        .exclude(pk__in=[pk for pk in excluded if pk])
+        .distinct()
+        .order_by("username")
+    )
+    candidates = []
+    for user in users:
+        if not user.has_perm(APPROVE_RELEASE):
+            continue
+        if user.has_perm(APPROVE_ANY_RELEASE) or user.pk in owner_ids:
+            candidates.append(user)
+    return candidates
+
+
+def change_approver_candidates(change: ChangeRecord) -> list[User]:
+    from releases.permissions import APPROVE_CHANGE, APPROVE_EMERGENCY_CHANGE
+
+    permission = APPROVE_EMERGENCY_CHANGE if change.change_type == ChangeType.EMERGENCY else APPROVE_CHANGE
+    role = Role.EMERGENCY_APPROVER if change.change_type == ChangeType.EMERGENCY else Role.CHANGE_APPROVER
+    users = User.objects.filter(is_active=True, groups__name=role).exclude(pk=change.requested_by_id).distinct()
+    return [user for user in users.order_by("username") if user.has_perm(permission)]
+
+
+def change_conflicts(change: ChangeRecord) -> QuerySet[ChangeRecord]:
+    """Other open changes whose schedules overlap this one's on a shared service or CI (one query).
+
+    Schedules are half-open, [start, end): one ending exactly when the other starts does not overlap.
+    """
+    through_services = ChangeRecord.services.through
+    through_cis = ChangeRecord.configuration_items.through
+    own_services = through_services.objects.filter(changerecord_id=change.pk).values("service_id")
+    own_cis = through_cis.objects.filter(changerecord_id=change.pk).values("configurationitem_id")
+    shares_service = through_services.objects.filter(changerecord_id=OuterRef("pk"), service_id__in=own_services)
+    shares_ci = through_cis.objects.filter(changerecord_id=OuterRef("pk"), configurationitem_id__in=own_cis)
+    return (
+        ChangeRecord.objects.filter(
+            state__in=CHANGE_OPEN_STATES,
+            planned_start__lt=change.planned_end,
+            planned_end__gt=change.planned_start,
+        )
+        .exclude(pk=change.pk)
+        .filter(Q(Exists(shares_service)) | Q(Exists(shares_ci)))
+        .order_by("planned_start", "id")
+    )
+
+
+def release_covering_changes(release: Release, at: datetime) -> QuerySet[ChangeRecord]:
+    """The release's authorised changes (approved, scheduled or implementing) whose schedule covers ``at``."""
+    return ChangeRecord.objects.filter(
+        release=release, state__in=CHANGE_AUTHORISED_STATES, planned_start__lte=at, planned_end__gt=at
+    ).order_by("planned_start", "id")
+
+
+def windows_for_environment(environment) -> QuerySet[ReleaseWindow]:
+    return ReleaseWindow.objects.filter(active=True, environments=environment).prefetch_related("services")
+
+
+def freezes_at(services: Iterable, environment, at: datetime) -> QuerySet[FreezePeriod]:
+    """Freeze periods in force at ``at`` for the environment and any of the services (empty scope = all)."""
+    service_ids = [service.pk for service in services]
+    through_services = FreezePeriod.services.through
+    through_environments = FreezePeriod.environments.through
+    any_service = through_services.objects.filter(freezeperiod_id=OuterRef("pk"))
+    our_service = any_service.filter(service_id__in=service_ids)
+    any_environment = through_environments.objects.filter(freezeperiod_id=OuterRef("pk"))
+    our_environment = any_environment.filter(environment_id=environment.pk)
+    return (
+        FreezePeriod.objects.filter(start__lte=at, end__gt=at)
+        .filter(~Exists(any_service) | Exists(our_service))
+        .filter(~Exists(any_environment) | Exists(our_environment))
+        .order_by("start", "id")
+    )
+
+
+def freeze_overrides_for(change: ChangeRecord) -> QuerySet[FreezeOverride]:
+    return FreezeOverride.objects.filter(change=change).select_related("granted_by", "freeze")
+
+
+def releases_for_user(user: User) -> QuerySet[Release]:
+    """Every role reads everything (DESIGN.md); kept as the one place per-user visibility would go."""
+    return Release.objects.select_related("policy", "release_manager")

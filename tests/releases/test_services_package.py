@@ -1,0 +1,153 @@
+"""Package services: registering (and superseding), building, validating by someone else, test runs, units."""
+
+import pytest
+from django.contrib.auth.models import User
+
+from rdm_site.selectors import audit_events_for
+from releases import services
+from releases.choices import PackageState, PackageTransition, ReleaseState
+from releases.exceptions import IllegalTransition, InvalidInput, NotAllowed, PackageImmutable, UnmetConditions
+from tests.releases.conftest import SHA
+from tests.releases.factories import PackageFactory, ReleaseFactory
+from tests.releases.test_models import PACKAGE_MOVES
+
+pytestmark = pytest.mark.django_db
+
+ARTIFACT = {"name": "shop.tar.gz", "uri": "oci://registry.example/shop:2.0", "sha256": SHA.upper()}
+
+PACKAGE_SERVICES = {
+    PackageTransition.MARK_BUILT: lambda p, u: services.package_mark_built(package=p, actor=u),
+    PackageTransition.VALIDATE: lambda p, u: services.package_validate(package=p, actor=u),
+    PackageTransition.REJECT: lambda p, u: services.package_reject(package=p, actor=u, reason="broken"),
+}
+
+
+@pytest.mark.parametrize(
+    ("transition", "state"),
+    [(t, s) for t in PACKAGE_SERVICES for s in PackageState if s not in PACKAGE_MOVES[t]],
+)
+def test_each_package_service_refuses_an_illegal_move_naming_state_and_transition(transition, state):
+    package = PackageFactory(state=state)
+    admin = User.objects.create_superuser("boss", "boss@rdm.example", "x")
+    with pytest.raises(IllegalTransition) as refused:
+        PACKAGE_SERVICES[transition](package, admin)
+    assert refused.value.state == state
+    assert f"Cannot {transition.replace('_', ' ')} release package" in str(refused.value)
+    assert f"it is {state}" in str(refused.value)
+
+
+def test_registering_a_package_supersedes_the_previous_one(world):
+    p = world.people
+    # given a release with a built first package
+    first = services.package_register(release=world.release, actor=p.ci, version="b1", artifacts=[ARTIFACT])
+    services.package_mark_built(package=first, actor=p.ci)
+    # when a second is registered
+    second = services.package_register(
+        release=world.release, actor=p.ci, version="b2", artifacts=[ARTIFACT], work_items=["SHOP-2"]
+    )
+    # then the first is superseded by it, and the second is the release's current package
+    first.refresh_from_db()
+    assert first.state == PackageState.SUPERSEDED
+    assert first.superseded_by == second
+    assert world.release.current_package == second
+    assert second.artifacts.get().sha256 == SHA  # digests are stored lower-case
+    assert [e.action for e in audit_events_for(first)][-1] == "package.supersede"
+
+
+def test_a_bad_digest_is_refused_as_invalid_input(world):
+    with pytest.raises(InvalidInput, match="64 lower-case hexadecimal"):
+        services.package_register(
+            release=world.release, actor=world.people.ci, version="b1", artifacts=[{**ARTIFACT, "sha256": "abc"}]
+        )
+
+
+def test_only_build_engineers_register_packages(world):
+    for user in (world.people.rm, world.people.dm, world.people.so):
+        with pytest.raises(NotAllowed, match=r"releases\.register_package"):
+            services.package_register(release=world.release, actor=user, version="b1")
+
+
+def test_no_new_package_once_the_release_is_deploying():
+    release = ReleaseFactory(state=ReleaseState.DEPLOYING)
+    admin = User.objects.create_superuser("boss", "boss@rdm.example", "x")
+    with pytest.raises(IllegalTransition, match=r"register a package for release .*: it is deploying"):
+        services.package_register(release=release, actor=admin, version="b9")
+
+
+def test_a_package_is_built_only_with_an_artifact(world):
+    package = services.package_register(release=world.release, actor=world.people.ci, version="b1")
+    with pytest.raises(UnmetConditions, match="at least one artifact"):
+        services.package_mark_built(package=package, actor=world.people.ci)
+
+
+def test_nobody_validates_a_package_they_built(world):
+    p = world.people
+    # given a Deployment Manager who also builds (holds both roles) and built the package
+    p.dm.groups.add(*p.ci.groups.all())
+    builder = User.objects.get(pk=p.dm.pk)
+    package = services.package_register(release=world.release, actor=builder, version="b1", artifacts=[ARTIFACT])
+    services.package_mark_built(package=package, actor=builder)
+    # then validating or rejecting it is refused, saying why
+    with pytest.raises(NotAllowed, match=r"dm may not validate package .*: they built its package \(segregation"):
+        services.package_validate(package=package, actor=builder)
+    with pytest.raises(NotAllowed, match="they built its package"):
+        services.package_reject(package=package, actor=builder, reason="no")
+    # while another Deployment Manager may
+    services.package_validate(package=package, actor=p.dm2)
+    package.refresh_from_db()
+    assert package.state == PackageState.VALIDATED
+    assert package.validated_by == p.dm2
+
+
+@pytest.mark.parametrize("username", ["ci", "so", "ca", "viewer"])
+def test_roles_without_the_permission_may_not_validate(world, username):
+    package = services.package_register(
+        release=world.release, actor=world.people.ci, version="b1", artifacts=[ARTIFACT]
+    )
+    services.package_mark_built(package=package, actor=world.people.ci)
+    with pytest.raises(NotAllowed, match=r"releases\.validate_package"):
+        services.package_validate(package=package, actor=getattr(world.people, username))
+
+
+def test_a_validated_package_refuses_new_artifacts(world):
+    p = world.people
+    package = services.package_register(release=world.release, actor=p.ci, version="b1", artifacts=[ARTIFACT])
+    services.package_mark_built(package=package, actor=p.ci)
+    services.package_artifact_add(package=package, actor=p.ci, name="docs.zip", uri="s3://b/docs.zip", sha256=SHA)
+    services.package_validate(package=package, actor=p.rm)
+    with pytest.raises(PackageImmutable, match="Register a new package instead"):
+        services.package_artifact_add(package=package, actor=p.ci, name="late.zip", uri="s3://b/late.zip", sha256=SHA)
+
+
+def test_rejecting_a_package_needs_a_reason(world):
+    p = world.people
+    package = services.package_register(release=world.release, actor=p.ci, version="b1", artifacts=[ARTIFACT])
+    services.package_mark_built(package=package, actor=p.ci)
+    with pytest.raises(InvalidInput):
+        services.package_reject(package=package, actor=p.rm, reason="")
+    services.package_reject(package=package, actor=p.rm, reason="Smoke test crashed")
+    package.refresh_from_db()
+    assert (package.state, package.rejection_reason, package.rejected_by) == ("rejected", "Smoke test crashed", p.rm)
+
+
+def test_test_runs_are_recorded_against_a_current_package_only(world):
+    p = world.people
+    first = services.package_register(release=world.release, actor=p.ci, version="b1")
+    run = services.test_run_record(package=first, actor=p.ci, suite="regression", passed=10, failed_minor=2)
+    assert (run.recorded_by, run.passes_gate) == (p.ci, True)
+    services.package_register(release=world.release, actor=p.ci, version="b2")
+    with pytest.raises(IllegalTransition, match=r"record test results for release package .*: it is superseded"):
+        services.test_run_record(package=first, actor=p.ci, suite="regression", passed=10)
+
+
+def test_units_name_the_cis_they_change(world):
+    unit = services.release_unit_add(
+        release=world.release,
+        actor=world.people.ci,
+        name="orders-migration",
+        kind="database_migration",
+        reversible=False,
+        configuration_items=[world.ci],
+    )
+    assert list(unit.configuration_items.all()) == [world.ci]
+    assert not unit.reversible
