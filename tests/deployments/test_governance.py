@@ -9,59 +9,21 @@ from django.utils import timezone
 from cmdb.models import Baseline
 from deployments import services
 from deployments.choices import DeploymentState, PauseKind, StepKind
-from deployments.models import DeploymentProcess
 from rdm_site.exceptions import NotAllowed, UnmetConditions
 from rdm_site.models import AuditEvent
 from rdm_site.roles import Role
 from releases.choices import ChangeState, ChangeType, ReleaseState
 from releases.models import ReleaseBaseline
 from tests.deployments.conftest import drive
-from tests.deployments.factories import CiFactory, StepTemplateFactory, TargetFactory
+from tests.deployments.factories import CiFactory, TargetFactory
+from tests.deployments.governed import Governed
 from tests.factories import UserFactory
-from tests.releases.conftest import green_release, make_world
 from tests.releases.factories import FreezeFactory, WindowFactory
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-class Governed:
-    """A green release of "Shop" with an approved change covering now, in a window open now, and 4 live targets
-    in production."""
-
-    def __init__(self, *, fail_on_target: bool = False):
-        now = timezone.now()
-        self.world = world = make_world()
-        WindowFactory(
-            name="always-now",
-            first_date=(now - timedelta(days=2)).date(),
-            start_time=(now - timedelta(hours=1)).time().replace(microsecond=0),
-            rrule="FREQ=DAILY",
-            duration=timedelta(hours=6),
-            time_zone="UTC",
-            environments=[world.production],
-        )
-        self.release, self.change = green_release(world, change_start=now - timedelta(minutes=30))
-        self.package = self.release.packages.get()
-        self.targets = [
-            TargetFactory(ci=CiFactory(name=f"shop-{n}", environment=world.production, service=world.service))
-            for n in range(4)
-        ]
-        self.process = DeploymentProcess.objects.create(service=world.service, name="shop")
-        StepTemplateFactory(
-            process=self.process,
-            name="deploy",
-            parameters={"fail_on_target": self.targets[1].ci.name} if fail_on_target else {},
-        )
-        self.dm = world.people.dm
-
-    def plan(self, **fields):
-        fields = {"package": self.package, "change": self.change, **fields}
-        return services.deployment_create(
-            actor=self.dm, process=self.process, environment=self.world.production, **fields
-        )
 
 
 def test_a_production_rollout_moves_the_change_and_release_and_updates_the_cmdb(db):
