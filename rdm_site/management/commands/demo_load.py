@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from cmdb.demo import demo_cmdb_load
+from deployments.demo import demo_deployments_load
 from rdm_site.demo import DEMO_PASSWORD, demo_logins, demo_users_load
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         demo_users_load()
         demo_cmdb_load()
+        demo_deployments_load()  # after the releases demo, once there is one
         message = f"Demo data loaded. Every demo login uses the password {DEMO_PASSWORD!r}."
         self.stdout.write(self.style.SUCCESS(message))
         for username, roles in demo_logins():
