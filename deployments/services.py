@@ -72,7 +72,7 @@ def _ensure_may_run(actor: User | None, deployment: Deployment, attempt: str) ->
 
 
 def _locked(deployment: Deployment) -> Deployment:
-    fresh = engine._lock(deployment.pk)
+    fresh = engine.lock_deployment(deployment.pk)
     if fresh is None:
         raise InvalidInput(f"deployment #{deployment.pk} no longer exists")
     return fresh
@@ -300,10 +300,10 @@ def deployment_abort(*, deployment: Deployment, actor: User | None, reason: str 
     deployment.pause_kind, deployment.pause_reason = PauseKind.NONE, ""
     tick = Tick(deployment)
     tick.transition("abort", actor=actor, reason=deployment.outcome)
-    engine._skip(tick, deployment.steps.all(), "the deployment was aborted")
+    engine.skip_open(tick, deployment.steps.all(), "the deployment was aborted")
     for wave in deployment.waves.filter(state__in=["running", "verifying"]):
         wave.outcome = "aborted"
-        engine._wave_transition(tick, wave, "fail", "aborted")
+        engine.wave_transition(tick, wave, "fail", "aborted")
     if was_active:
         effects.deployment_ended(deployment)
     tick.finish()
@@ -320,7 +320,7 @@ def deployment_rollback(*, deployment: Deployment, actor: User | None, reason: s
     if problems:
         raise UnmetConditions(f"{deployment} cannot be rolled back now", problems)
     tick = Tick(deployment)
-    engine.deployment_rollback_begin(tick, reason or "rolled back by an operator", actor=actor)
+    engine.rollback_begin(tick, reason or "rolled back by an operator", actor=actor)
     tick.finish()
     return deployment
 
@@ -336,7 +336,7 @@ def deployment_fail(*, deployment: Deployment, actor: User | None, reason: str =
     deployment.pause_kind, deployment.pause_reason = PauseKind.NONE, ""
     tick = Tick(deployment)
     tick.transition("fail", actor=actor, reason=deployment.outcome)
-    engine._skip(tick, deployment.steps.all(), "the deployment failed")
+    engine.skip_open(tick, deployment.steps.all(), "the deployment failed")
     effects.deployment_ended(deployment)
     tick.finish()
     return deployment

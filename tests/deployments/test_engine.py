@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from deployments import engine, services
 from deployments.choices import DeploymentState, StepKind, StepState, WaveState
+from deployments.engine import runner
 from deployments.executors.base import Executor
 from deployments.executors.registry import registry
 from deployments.models import DeploymentEvent, DeploymentLock, Step, StepLog
@@ -260,7 +261,7 @@ def test_abort_stops_within_one_step(landscape, manager):
     deployment = started(land, manager)
     engine.deployment_advance(deployment_id=deployment.pk)
     queued = list(deployment.steps.filter(lease_owner=engine.QUEUED).values_list("id", flat=True))
-    real_execute = engine._execute
+    real_execute = runner._execute
     executed = []
 
     def execute_then_abort(step, *args):
@@ -271,7 +272,7 @@ def test_abort_stops_within_one_step(landscape, manager):
         return result
 
     # when the batch runs and is aborted during its third step
-    with mock.patch.object(engine, "_execute", execute_then_abort):
+    with mock.patch.object(runner, "_execute", execute_then_abort):
         engine.steps_run(deployment_id=deployment.pk, step_ids=queued, owner="w")
 
     # then the step under way finished, and no other step started
@@ -341,7 +342,7 @@ def test_a_step_whose_worker_was_lost_runs_again_with_the_same_key(landscape, ma
     deployment = started(land, manager)
     engine.deployment_advance(deployment_id=deployment.pk)
     step = deployment.steps.get()
-    engine._claim(deployment.pk, [step.pk], "dead-worker")
+    runner._claim(deployment.pk, [step.pk], "dead-worker")
     Step.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
     # when the reconciler looks, it has the deployment advanced, which dispatches the step again
