@@ -62,7 +62,9 @@ def _under_standard_change(deployment: Deployment) -> bool:
     change = getattr(deployment, "change", None)
     if change is None:
         return not effects.is_production(deployment)
-    return getattr(change, "change_type", getattr(change, "type", "")) == "standard"
+    from releases.choices import ChangeType
+
+    return change.change_type == ChangeType.STANDARD
 
 
 def _ensure_may_run(actor: User | None, deployment: Deployment, attempt: str) -> None:

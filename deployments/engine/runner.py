@@ -299,8 +299,8 @@ def _pause_for_intervention(tick: Tick, step: Step, instructions: str) -> None:
 class LeaseKeeper:
     """One per worker process: a thread that renews the leases of the steps this process is running.
 
-    Started on first use (after the fork, in the process that runs steps); it keeps one database
-    connection of its own. If the process dies, nothing renews the leases and the steps are re-driven.
+    Started on first use (after the fork, in the process that runs steps); it connects to the database only
+    while it renews. If the process dies, nothing renews the leases and the steps are re-driven.
     """
 
     _instance: LeaseKeeper | None = None
@@ -336,6 +336,8 @@ class LeaseKeeper:
                 by_owner: dict[str, list[int]] = {}
                 for step_id, owner in self.held.items():
                     by_owner.setdefault(owner, []).append(step_id)
+            if not by_owner:
+                continue
             try:
                 for owner, ids in by_owner.items():
                     Step.objects.filter(pk__in=ids, lease_owner=owner, state=StepState.RUNNING).update(
@@ -343,4 +345,5 @@ class LeaseKeeper:
                     )
             except Exception:
                 logger.warning("could not renew step leases", exc_info=True)
-                connection.close()
+            finally:
+                connection.close()  # a renewal is rare (a third of a lease): no connection kept idle

@@ -405,3 +405,50 @@ def test_secrets_are_masked_in_logs_outputs_events_and_audit(landscape, manager,
     ]
     assert not [text for text in written if secret in text]
     assert any("token=********" in text for text in written)
+
+
+def test_a_step_that_runs_longer_than_its_lease_keeps_it_by_heartbeat(
+    transactional_db, settings, target_server, local_outbound
+):
+    import threading
+    import time
+
+    from django.db import connection
+
+    from rdm_site.roles import Role
+    from tests.deployments.conftest import make_landscape
+    from tests.factories import UserFactory
+
+    # given leases of 0.9 s, and a call that takes 2 s to answer
+    settings.RDM_STEP_LEASE_SECONDS = 0.9
+    runner.LeaseKeeper._instance = None  # a keeper that renews at this lease's pace
+    manager = UserFactory(username="dm", roles=[Role.DEPLOYMENT_MANAGER])
+    land = make_landscape(
+        targets=1,
+        steps=[
+            {"name": "slow", "executor": "http_call", "parameters": {"url": target_server.url("/effects/a?delay=2")}}
+        ],
+    )
+    deployment = started(land, manager)
+    engine.deployment_advance(deployment_id=deployment.pk)
+    step = deployment.steps.get()
+
+    def work():
+        try:
+            engine.steps_run(deployment_id=deployment.pk, step_ids=[step.pk], owner="busy-worker")
+        finally:
+            connection.close()
+
+    # when it runs past its first lease
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(1.6)
+
+    # then the lease was renewed (nobody would take the step over), and the step ran once
+    step.refresh_from_db()
+    assert (step.lease_owner, step.state) == ("busy-worker", StepState.RUNNING)
+    assert step.lease_expires_at > timezone.now()
+    worker.join(timeout=10)
+    step.refresh_from_db()
+    assert (step.state, step.attempt) == (StepState.SUCCEEDED, 1)
+    assert target_server.effect_count("/effects/a") == 1
