@@ -25,6 +25,7 @@ from deployments.engine.base import (
     Tick,
     dispatch,
     lock_deployment,
+    save_or_refuse,
     skip_open,
     wake_for_waiting,
 )
@@ -119,7 +120,7 @@ def _advance_running(tick: Tick) -> None:
 
 def wave_transition(tick: Tick, wave: Wave, name: str, message: str = "") -> None:
     getattr(wave, name)()
-    wave.save()
+    save_or_refuse(wave)
     tick.events.wave_changed(wave, message)
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
+from django_fsm import ConcurrentTransition
 
 from deployments.choices import (
     DEPLOYMENT_TERMINAL_STATES,
@@ -27,6 +28,7 @@ from deployments.events import EventBatch
 from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, DeploymentLock, Step, StepLog
 from rdm_site.audit import audit_record
+from rdm_site.exceptions import ConcurrentModification
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,16 @@ def lease_seconds() -> float:
 
 
 # --- the unit of work on one locked deployment ------------------------------------------------------
+
+
+def save_or_refuse(record) -> None:
+    """Save a record whose state just moved; a concurrent move of the same row is refused, never undone."""
+    try:
+        record.save()
+    except ConcurrentTransition:
+        # (no query here: the failed save left the transaction unusable)
+        what = f"{record._meta.verbose_name} #{record.pk}"
+        raise ConcurrentModification(f"{what} was changed by someone else meanwhile; reload and try again") from None
 
 
 def lock_deployment(deployment_id: int) -> Deployment | None:
@@ -72,7 +84,7 @@ class Tick:
         deployment = self.deployment
         from_state = deployment.state
         getattr(deployment, name)()
-        deployment.save()
+        save_or_refuse(deployment)
         audit_record(
             actor=actor,
             action=action or f"deployment.{name}",

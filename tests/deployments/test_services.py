@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from django.db import transaction
 
 from deployments import services
 from deployments.choices import DeploymentState
@@ -145,3 +146,17 @@ def test_every_change_is_published_after_commit_and_can_be_replayed(transactiona
         ("deployment", "succeeded"),
     }
     assert deployment_events_since(deployment.pk, after_seq=stored[-2]["seq"]) == stored[-1:]
+
+
+def test_a_state_moved_meanwhile_is_refused_not_undone(landscape, manager):
+    from deployments.engine.base import save_or_refuse
+    from rdm_site.exceptions import ConcurrentModification
+
+    land = landscape(targets=1)
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    stale = Deployment.objects.get(pk=deployment.pk)
+    services.deployment_abort(deployment=deployment, actor=manager, reason="first")
+    stale.schedule()
+    with pytest.raises(ConcurrentModification, match="changed by someone else"), transaction.atomic():
+        save_or_refuse(stale)
+    assert Deployment.objects.get(pk=deployment.pk).state == DeploymentState.ABORTED
