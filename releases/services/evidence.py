@@ -7,7 +7,7 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from cmdb.models import ConfigurationItem
+from cmdb.models import Baseline, ConfigurationItem
 from cmdb.services import baseline_take
 from rdm_site.audit import audit_record
 from rdm_site.notifications import notification_send
@@ -193,6 +193,21 @@ def release_baseline_take(
     return link
 
 
+@transaction.atomic
+def release_baseline_link(
+    *, release: Release, actor: User | None, baseline: Baseline, kind: BaselineKind | str = BaselineKind.PRE_RELEASE
+) -> ReleaseBaseline:
+    """Link a baseline taken in the CMDB (e.g. a scheduled snapshot) to the release, as its pre- or post-release one."""
+    release = locked(release)
+    kind = BaselineKind(kind)
+    ensure_allowed(perms.permission_problem(actor, perms.CHANGE_RELEASE, f"link a baseline to release {release}"))
+    _ensure_not_over(release, f"link a {kind.label.lower()} baseline to")
+    link, created = ReleaseBaseline.objects.get_or_create(release=release, baseline=baseline, defaults={"kind": kind})
+    if created:
+        audit_record(actor=actor, action="release.baseline_link", target=release, reason=f"{kind.label}: {baseline}")
+    return link
+
+
 # --- release notes and knowledge ------------------------------------------------------------------
 
 
@@ -269,6 +284,7 @@ __all__ = [
     "gate_evidence_record",
     "gate_evidence_verify",
     "knowledge_article_create",
+    "release_baseline_link",
     "release_baseline_take",
     "release_notes_build",
     "rollback_plan_write",

@@ -4,6 +4,7 @@ from django.db import transaction
 from cmdb.demo import demo_cmdb_load
 from deployments.demo import demo_deployments_load
 from rdm_site.demo import DEMO_PASSWORD, demo_logins, demo_users_load
+from releases.demo import demo_releases_load
 
 
 class Command(BaseCommand):
@@ -13,7 +14,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         demo_users_load()
         demo_cmdb_load()
-        demo_deployments_load()  # after the releases demo, once there is one
+        demo_releases_load()
+        demo_deployments_load()
         message = f"Demo data loaded. Every demo login uses the password {DEMO_PASSWORD!r}."
         self.stdout.write(self.style.SUCCESS(message))
         for username, roles in demo_logins():
