@@ -10,6 +10,7 @@ from cmdb.choices import CiState, CiType
 from cmdb.models import ConfigurationItem, Environment, Service
 from deployments import engine, services
 from deployments.models import Deployment, DeploymentProcess, StepTemplate, Target, Variable
+from rdm_site.exceptions import UnmetConditions
 
 PROCESS_NAME = "simulated rollout"
 STEPS = [  # name, executor, parameters, run once
@@ -71,7 +72,10 @@ def _finished_demo_deployment(manager: User) -> None:
     if not process.step_templates.exists():
         StepTemplate.objects.create(process=process, name="deploy", executor="simulator", parameters={})
     deployment = services.deployment_create(actor=manager, process=process, environment=environment, version=version)
-    services.deployment_start(deployment=deployment, actor=manager)
+    try:
+        services.deployment_start(deployment=deployment, actor=manager)
+    except UnmetConditions:
+        return  # outside a window or in a freeze today: the demo keeps it planned
     engine.deployment_advance(deployment_id=deployment.pk)
     for _ in range(10):
         queued = list(deployment.steps.filter(lease_owner=engine.QUEUED).values_list("id", flat=True))
