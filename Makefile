@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench install services-start services-stop clean
+.PHONY: run test lint format bench bench-serving bench-rollout install services-start services-stop clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: bench-serving bench-rollout
+
+bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving
+
+bench-rollout: $(STAMP)
+	$(BIN)/python -m bench.rollout
 
 services-start: $(STAMP)
 	$(BIN)/python -m rdm_site.embedded start

@@ -51,6 +51,42 @@ def substitute(parameters: dict[str, Any], variables: dict[str, str]) -> dict[st
     return result
 
 
+def substitute_public(
+    parameters: dict[str, Any], public: dict[str, str], secret_names: Iterable[str]
+) -> dict[str, Any]:
+    """Plan-time substitution: public values filled in, secret references kept for run time.
+
+    The result is substituted again when the step runs, with the secret values only; so everything it
+    holds that must stay literal is written escaped (``##{``): escapes already in the parameters, and any
+    ``#{`` inside a public value. Unknown names are reported at once, as by ``substitute``.
+    """
+    secrets = set(secret_names)
+    unknown: set[str] = set()
+
+    def replace(match: re.Match) -> str:
+        escaped, name = match.groups()
+        if escaped or name in secrets:
+            return match.group(0)
+        if name not in public:
+            unknown.add(name)
+            return match.group(0)
+        return public[name].replace("#{", "##{")
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return _REFERENCE.sub(replace, value)
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    result = walk(parameters)
+    if unknown:
+        raise UnknownVariablesError(unknown)
+    return result
+
+
 def mask(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret replaced by ``********``, also where it appears URL-encoded or JSON-escaped."""
     forms = {form for secret in secrets if secret for form in _written_forms(secret)}

@@ -48,7 +48,19 @@ class HeartbeatStep(bootsteps.StartStopStep):
 
 app.steps["worker"].add(HeartbeatStep)
 
-# Every periodic job of RDM, in one place (STYLE.md rule 13).
-app.conf.beat_schedule = {
-    "sessions-clear-expired": {"task": "rdm_site.tasks.sessions_clear_expired_task", "schedule": 3600.0},
-}
+
+# Every periodic job of RDM, in one place (STYLE.md rule 13). Built once the app is configured, so that
+# importing rdm_site does not load the Django settings before the caller has set the environment.
+@app.on_after_configure.connect
+def _beat_schedule(sender, **kwargs):
+    from django.conf import settings
+
+    sender.conf.beat_schedule = {
+        "sessions-clear-expired": {"task": "rdm_site.tasks.sessions_clear_expired_task", "schedule": 3600.0},
+        "deployments-reconcile": {
+            "task": "deployments.tasks.deployments_reconcile_task",
+            "schedule": settings.RDM_RECONCILE_SECONDS,
+            # A late run is pointless: the next one comes a few seconds later.
+            "options": {"expires": settings.RDM_RECONCILE_SECONDS},
+        },
+    }

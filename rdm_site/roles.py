@@ -114,13 +114,35 @@ _RELEASES_SERVICE_OWNER = frozenset(
     }
 )
 
+# "schedule, start, pause, resume, abort, roll back deployments; answer manual interventions", and set up
+# how a service is deployed (processes, step templates, variables, targets). The Build/CI Engineer runs only
+# continuous deployments under standard changes: deployments.services enforces that narrower grant.
+_DEPLOYMENTS_CONFIGURE = frozenset(
+    {
+        "deployments.add_deploymentprocess",
+        "deployments.change_deploymentprocess",
+        "deployments.add_steptemplate",
+        "deployments.change_steptemplate",
+        "deployments.delete_steptemplate",
+        "deployments.add_variable",
+        "deployments.change_variable",
+        "deployments.add_target",
+        "deployments.change_target",
+    }
+)
+_DEPLOYMENTS_RUN = _DEPLOYMENTS_CONFIGURE | {"deployments.add_deployment", "deployments.run_deployment"}
+_DEPLOYMENTS_RUN_CONTINUOUS = _DEPLOYMENTS_CONFIGURE | {
+    "deployments.add_deployment",
+    "deployments.run_continuous_deployment",
+}
+
 # What each role may change, as "app_label.codename".
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}) | _RELEASES_RELEASE_MANAGER,
     Role.CHANGE_APPROVER: _RELEASES_CHANGE_APPROVER,
     Role.EMERGENCY_APPROVER: _RELEASES_EMERGENCY_APPROVER,
-    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _RELEASES_DEPLOYMENT_MANAGER,
-    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _RELEASES_BUILD_ENGINEER,
+    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _RELEASES_DEPLOYMENT_MANAGER | _DEPLOYMENTS_RUN,
+    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _RELEASES_BUILD_ENGINEER | _DEPLOYMENTS_RUN_CONTINUOUS,
     Role.SERVICE_OWNER: _CMDB_EDIT | _RELEASES_SERVICE_OWNER,
     Role.VIEWER: frozenset(),
 }

@@ -90,6 +90,22 @@ CELERY_TIMEZONE = "UTC"
 WORKER_HEARTBEAT_INTERVAL = 10  # seconds between a worker's heartbeats
 WORKER_HEARTBEAT_MAX_AGE = 60  # /readyz fails when the newest heartbeat is older
 
+# --- rollout engine (deployments/engine.py) ---------------------------------------------------
+# Seconds between two runs of the reconciler (Celery beat), which advances what came due (bake times,
+# waits, retries, deadlines) and re-drives steps whose worker or message was lost.
+RDM_RECONCILE_SECONDS = env.float("RDM_RECONCILE_SECONDS", default=5.0)
+# A running step's lease: renewed by its worker every third of it; once it runs out the step is re-run.
+RDM_STEP_LEASE_SECONDS = env.float("RDM_STEP_LEASE_SECONDS", default=60.0)
+# At most this many steps of a deployment are claimed and run one after another by one task...
+RDM_STEP_BATCH_SIZE = env.int("RDM_STEP_BATCH_SIZE", default=50)
+# ...and the steps dispatched together are spread over at least this many tasks (when there are that many),
+# so that slow steps run on that many worker processes at once.
+RDM_STEP_SPREAD = env.int("RDM_STEP_SPREAD", default=8)
+if min(RDM_RECONCILE_SECONDS, RDM_STEP_LEASE_SECONDS, RDM_STEP_BATCH_SIZE, RDM_STEP_SPREAD) <= 0:
+    raise ImproperlyConfigured(
+        "RDM_RECONCILE_SECONDS, RDM_STEP_LEASE_SECONDS, RDM_STEP_BATCH_SIZE and RDM_STEP_SPREAD must be positive"
+    )
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- application ------------------------------------------------------------------------------

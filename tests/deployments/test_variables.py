@@ -57,3 +57,26 @@ def test_secrets_are_masked_raw_url_encoded_and_json_escaped():
 def test_a_secret_containing_another_is_masked_whole():
     # given two secrets, one inside the other, when masked, then the longer one leaves no tail
     assert mask("key=abcdef", ["abc", "abcdef"]) == f"key={MASK}"
+
+
+def test_plan_time_substitution_keeps_secret_references_and_literals_for_run_time():
+    # given parameters with a public variable whose value looks like a reference, a secret and an escape
+    from deployments.variables import substitute_public
+
+    parameters = {"url": "https://#{Host}/x", "auth": "Bearer #{Token}", "literal": "##{Kept}", "n": 3}
+
+    # when they are substituted at plan time, then again at run time with the secret only
+    planned = substitute_public(parameters, {"Host": "h#{Token}"}, ["Token"])
+    at_run_time = substitute(planned, {"Token": "s3cret"})
+
+    # then the stored plan holds no secret, and the run-time result is what one substitution would give
+    assert "s3cret" not in str(planned)
+    assert at_run_time == {"url": "https://h#{Token}/x", "auth": "Bearer s3cret", "literal": "#{Kept}", "n": 3}
+
+
+def test_plan_time_substitution_reports_every_unknown_name():
+    from deployments.variables import substitute_public
+
+    with pytest.raises(UnknownVariablesError) as raised:
+        substitute_public({"a": "#{Nope} #{Secret} #{Also}"}, {}, ["Secret"])
+    assert raised.value.names == ["Also", "Nope"]

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 from rdm_site.embedded import PROJECT_ROOT
-from rdm_site.launcher import web_command, worker_command
+from rdm_site.launcher import beat_command, web_command, worker_command
 
 T = TypeVar("T")
 
@@ -118,6 +118,12 @@ def start_worker(log_dir: Path, *, name: str = "worker", concurrency: int = 1, *
     environment = subprocess_env(**env)
     argv = worker_command(queue=environment["RDM_CELERY_QUEUE"], concurrency=concurrency, hostname=f"{name}@%h")
     return ManagedProcess(name, argv, environment, log_dir / f"{name}.log").start()
+
+
+def start_beat(log_dir: Path, *, name: str = "beat", **env: str) -> ManagedProcess:
+    """Celery beat sending this session's periodic tasks (its schedule file in ``log_dir``)."""
+    environment = subprocess_env(CELERY_BEAT_SCHEDULE_FILENAME=str(log_dir / f"{name}-schedule"), **env)
+    return ManagedProcess(name, beat_command(), environment, log_dir / f"{name}.log").start()
 
 
 def start_web_server(log_dir: Path) -> tuple[ManagedProcess, str]:

@@ -4,6 +4,7 @@ Routes:
 
 - ``POST|PUT|PATCH|DELETE /effects/<name>``: applies an effect once per ``Idempotency-Key`` (every time when
   the header is absent) and counts it; ``fail_next`` makes the next calls answer an error instead.
+  ``?delay=<seconds>`` answers that much later, after the effect was applied (a caller lost in between).
 - ``GET /health``: answers ``health_status`` with ``health_body``.
 - ``GET /api/v1/query?query=...``: Prometheus's instant query API; a vector with ``metric_value``, or an
   empty vector when it is None.
@@ -62,6 +63,10 @@ class TargetServer:
         with self._lock:
             return self._effects.get(path, 0)
 
+    def effect_counts(self, prefix: str = "/effects/") -> dict[str, int]:
+        with self._lock:
+            return {path: count for path, count in self._effects.items() if path.startswith(prefix)}
+
     def fail_next(self, times: int, *, status: int = 500, retry_after: str | None = None) -> None:
         with self._lock:
             self._failures += [(status, retry_after)] * times
@@ -119,6 +124,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"no such route", "text/plain")
             return
         status, answer, headers = target.apply_effect(parts.path, self.headers.get("Idempotency-Key"))
+        delay = parse_qs(parts.query).get("delay", ["0"])[0]
+        time.sleep(float(delay))
         self._send_json(status, answer, headers)
 
     do_PUT = do_PATCH = do_DELETE = do_POST

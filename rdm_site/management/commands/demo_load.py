@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from cmdb.demo import demo_cmdb_load
+from deployments.demo import demo_deployments_load
 from rdm_site.demo import DEMO_PASSWORD, demo_logins, demo_users_load
 from releases.demo import demo_releases_load
 
@@ -14,6 +15,7 @@ class Command(BaseCommand):
         demo_users_load()
         demo_cmdb_load()
         demo_releases_load()
+        demo_deployments_load()
         message = f"Demo data loaded. Every demo login uses the password {DEMO_PASSWORD!r}."
         self.stdout.write(self.style.SUCCESS(message))
         for username, roles in demo_logins():

@@ -1,0 +1,170 @@
+"""Choice sets of the rollout engine, with the named groups and badge colours pages and the API share.
+
+Colours are CSS colour names, so any page (the admin included) can paint a badge with them.
+"""
+
+from django.db import models
+
+
+class DeploymentModel(models.TextChoices):
+    """How targets are grouped into waves. Parallel (blue/green with cutover) and continuous promotion are
+    not built yet: a continuous deployment is a big bang or phased one requested by a pipeline
+    (``Deployment.continuous``)."""
+
+    BIG_BANG = "big_bang", "Big bang"
+    PHASED = "phased", "Phased"
+
+
+class DeploymentState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    SCHEDULED = "scheduled", "Scheduled"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    ROLLING_BACK = "rolling_back", "Rolling back"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    ABORTED = "aborted", "Aborted"
+
+
+# Not yet finished: "aborted from any live state".
+DEPLOYMENT_LIVE_STATES = frozenset(
+    {
+        DeploymentState.PLANNED,
+        DeploymentState.SCHEDULED,
+        DeploymentState.QUEUED,
+        DeploymentState.RUNNING,
+        DeploymentState.PAUSED,
+        DeploymentState.ROLLING_BACK,
+    }
+)
+# Holding the (service, environment) lock: from start to end.
+DEPLOYMENT_ACTIVE_STATES = frozenset(
+    {DeploymentState.QUEUED, DeploymentState.RUNNING, DeploymentState.PAUSED, DeploymentState.ROLLING_BACK}
+)
+# Where the engine runs steps.
+DEPLOYMENT_EXECUTING_STATES = frozenset({DeploymentState.RUNNING, DeploymentState.ROLLING_BACK})
+DEPLOYMENT_TERMINAL_STATES = frozenset(
+    {DeploymentState.SUCCEEDED, DeploymentState.FAILED, DeploymentState.ROLLED_BACK, DeploymentState.ABORTED}
+)
+
+DEPLOYMENT_STATE_COLOURS = {
+    DeploymentState.PLANNED: "gray",
+    DeploymentState.SCHEDULED: "steelblue",
+    DeploymentState.QUEUED: "teal",
+    DeploymentState.RUNNING: "royalblue",
+    DeploymentState.PAUSED: "orange",
+    DeploymentState.SUCCEEDED: "green",
+    DeploymentState.FAILED: "red",
+    DeploymentState.ROLLING_BACK: "darkorange",
+    DeploymentState.ROLLED_BACK: "purple",
+    DeploymentState.ABORTED: "black",
+}
+
+
+class DeploymentTransition(models.TextChoices):
+    """The verbs of the deployment lifecycle; each value names a transition method on the model."""
+
+    SCHEDULE = "schedule", "Schedule"
+    START = "start", "Start"
+    RUN = "run", "Run"
+    PAUSE = "pause", "Pause"
+    RESUME = "resume", "Resume"
+    SUCCEED = "succeed", "Succeed"
+    FAIL = "fail", "Fail"
+    ROLL_BACK = "roll_back", "Roll back"
+    FINISH_ROLLBACK = "finish_rollback", "Finish rollback"
+    ABORT = "abort", "Abort"
+
+
+class PauseKind(models.TextChoices):
+    """Why a deployment is paused, which decides how it continues."""
+
+    NONE = "", "—"
+    OPERATOR = "operator", "Paused by an operator"
+    FREEZE = "freeze", "Outside a window or in a freeze"
+    INTERVENTION = "intervention", "Waiting for a manual intervention"
+    DECISION = "decision", "Waiting for a decision (not reversible)"
+
+
+class WaveState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    VERIFYING = "verifying", "Verifying"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+
+
+WAVE_TERMINAL_STATES = frozenset({WaveState.PASSED, WaveState.FAILED})
+WAVE_STATE_COLOURS = {
+    WaveState.PENDING: "gray",
+    WaveState.RUNNING: "royalblue",
+    WaveState.VERIFYING: "teal",
+    WaveState.PASSED: "green",
+    WaveState.FAILED: "red",
+}
+
+
+class WaveTransition(models.TextChoices):
+    START = "start", "Start"
+    VERIFY = "verify", "Verify"
+    PASS = "pass_", "Pass"
+    FAIL = "fail", "Fail"
+
+
+class StepState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+STEP_OPEN_STATES = frozenset({StepState.PENDING, StepState.RUNNING})
+STEP_TERMINAL_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED})
+STEP_STATE_COLOURS = {
+    StepState.PENDING: "gray",
+    StepState.RUNNING: "royalblue",
+    StepState.SUCCEEDED: "green",
+    StepState.FAILED: "red",
+    StepState.SKIPPED: "silver",
+}
+
+
+class StepTransition(models.TextChoices):
+    START = "start", "Start"
+    SUCCEED = "succeed", "Succeed"
+    FAIL = "fail", "Fail"
+    SKIP = "skip", "Skip"
+
+
+class StepKind(models.TextChoices):
+    """What a step is for: the deployment's own work, a wave's health gate, or undoing a step."""
+
+    DEPLOY = "deploy", "Deploy"
+    GATE = "gate", "Health gate"
+    ROLLBACK = "rollback", "Rollback"
+
+
+class LogLevel(models.TextChoices):
+    DEBUG = "debug", "Debug"
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+
+
+class InterventionAnswer(models.TextChoices):
+    PROCEED = "proceed", "Proceed"
+    ABORT = "abort", "Abort"
+
+
+class EventType(models.TextChoices):
+    """What a live event is about (``DeploymentEvent.type``)."""
+
+    DEPLOYMENT = "deployment", "Deployment"
+    WAVE = "wave", "Wave"
+    STEP = "step", "Step"
+
+
+ALL_TARGETS = "all"

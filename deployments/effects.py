@@ -1,0 +1,163 @@
+"""What a deployment's lifecycle does to other records (DESIGN.md "How the records relate").
+
+- The change follows a deployment that names one: ``scheduled`` when it is scheduled, ``implementing``
+  when it starts, then ``implemented``, ``failed`` or ``backed_out``.
+- The release follows its production deployment: ``deploying``, then ``deployed``, ``failed`` or
+  ``rolled_back``. Deployments to lower tiers do not move the release.
+- A production success updates the CMDB (CI versions, a post-release baseline) and is where Early Life
+  Support will start (``on_production_success``).
+
+Called inside the transaction of the deployment transition, with RDM itself as the actor (the person who
+acted is on the deployment's own audit event). At the start, a refusal from ``releases`` refuses the start.
+At the end, a refusal is logged and does not undo the rollout's outcome: the rollout happened, whatever the
+paperwork says, and the refusal is there to be seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+
+from deployments.choices import DeploymentState
+from deployments.models import Deployment
+from rdm_site.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def is_production(deployment: Deployment) -> bool:
+    from cmdb.choices import EnvironmentTier
+
+    return deployment.environment.tier == EnvironmentTier.PRODUCTION
+
+
+def _follow(what: str, deployment: Deployment, action: Callable[[], object]) -> None:
+    try:
+        with transaction.atomic():
+            action()
+    except DomainError as error:
+        logger.warning("deployment %s: could not %s: %s", deployment.pk, what, error)
+
+
+def _change_scheduled(deployment: Deployment) -> None:
+    from releases.choices import ChangeState
+    from releases.services import change_schedule
+
+    if deployment.change_id and deployment.change.state == ChangeState.APPROVED:
+        change_schedule(change=deployment.change, actor=None)
+        deployment.change.refresh_from_db()
+
+
+def deployment_scheduled(deployment: Deployment, actor) -> None:
+    """The change is scheduled with its deployment."""
+    _change_scheduled(deployment)
+
+
+def deployment_started(deployment: Deployment, actor) -> None:
+    """The change is implementing; in production the release is deploying."""
+    from releases.choices import ChangeState, ReleaseState
+    from releases.services import change_start, release_deploying
+
+    _change_scheduled(deployment)
+    if deployment.change_id and deployment.change.state == ChangeState.SCHEDULED:
+        change_start(change=deployment.change, actor=None)
+    if is_production(deployment) and deployment.package_id:
+        release = deployment.package.release
+        if release.state != ReleaseState.DEPLOYING:
+            release_deploying(release=release, actor=None)
+
+
+ENDINGS = {
+    # deployment state: (change outcome, release service)
+    DeploymentState.SUCCEEDED: ("implemented", "release_deployed"),
+    DeploymentState.FAILED: ("failed", "release_failed"),
+    DeploymentState.ABORTED: ("failed", "release_failed"),
+    DeploymentState.ROLLED_BACK: ("backed_out", "release_rolled_back"),
+}
+
+
+def deployment_ended(deployment: Deployment) -> None:
+    """The change and (in production) the release record the outcome; a production success updates the CMDB."""
+    from releases import services as release_services
+    from releases.choices import ChangeState, ReleaseState
+
+    if deployment.state not in ENDINGS:
+        return
+    outcome, release_service = ENDINGS[deployment.state]
+    reason = deployment.outcome or f"deployment #{deployment.pk} {deployment.get_state_display().lower()}"
+    if deployment.change_id and deployment.change.state == ChangeState.IMPLEMENTING:
+        _follow(
+            f"record change {deployment.change.number} {outcome}",
+            deployment,
+            lambda: release_services.change_complete(
+                change=deployment.change, actor=None, outcome=outcome, reason=f"deployment #{deployment.pk}: {reason}"
+            ),
+        )
+    if is_production(deployment) and deployment.package_id:
+        release = deployment.package.release
+        if release.state == ReleaseState.DEPLOYING:
+            service = getattr(release_services, release_service)
+            extra = {} if deployment.state == DeploymentState.SUCCEEDED else {"reason": reason}
+            _follow(f"record release {release} {outcome}", deployment, lambda: service(release=release, **extra))
+    if deployment.state == DeploymentState.SUCCEEDED and is_production(deployment):
+        on_production_success(deployment)
+
+
+def on_production_success(deployment: Deployment) -> None:
+    """CI versions become the deployed versions, a post-release baseline is taken, and (later) ELS starts."""
+    _follow("update the CMDB", deployment, lambda: ci_versions_record(deployment))
+    _follow("take the post-release baseline", deployment, lambda: baseline_after(deployment))
+    early_life_support_start(deployment)
+
+
+def early_life_support_start(deployment: Deployment) -> None:
+    """Where Early Life Support will start (not built yet): ``releases.services.release_els_start`` and the
+    ELS period of the deployment."""
+
+
+def deployed_versions(deployment: Deployment) -> dict:
+    """CI → version it now runs: each target CI the deployment reached runs the deployed version, and each CI
+    of this environment that a release unit names runs that unit's version (or the package's)."""
+    from cmdb.models import ConfigurationItem
+
+    versions = {}
+    if deployment.version:
+        reached = ConfigurationItem.objects.filter(
+            deployment_target__steps__deployment=deployment, deployment_target__steps__state="succeeded"
+        ).distinct()
+        versions.update(dict.fromkeys(reached, deployment.version))
+    if deployment.package_id:
+        for unit in deployment.package.release.units.prefetch_related("configuration_items"):
+            for ci in unit.configuration_items.all():
+                if ci.environment_id == deployment.environment_id and (unit.version or deployment.version):
+                    versions[ci] = unit.version or deployment.version
+    return versions
+
+
+def ci_versions_record(deployment: Deployment) -> None:
+    from cmdb.services import ci_update
+
+    for ci, version in deployed_versions(deployment).items():
+        if ci.version != version:
+            ci_update(ci=ci, actor=None, data={"version": version}, reason=f"deployed by deployment #{deployment.pk}")
+
+
+def baseline_after(deployment: Deployment) -> None:
+    """The release's post-release baseline when its units name CIs; otherwise a baseline of the CIs deployed."""
+    from cmdb.services import baseline_take
+    from releases.choices import BaselineKind
+    from releases.services import release_baseline_take
+
+    if deployment.package_id and deployment.package.release.units.filter(configuration_items__isnull=False).exists():
+        release_baseline_take(release=deployment.package.release, actor=None, kind=BaselineKind.POST_RELEASE)
+        return
+    cis = list(deployed_versions(deployment))
+    if cis:
+        baseline_take(
+            name=f"after deployment #{deployment.pk}",
+            actor=None,
+            reason=f"post-release baseline of {deployment}",
+            cis=cis,
+        )

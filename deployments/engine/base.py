@@ -1,0 +1,249 @@
+"""The engine's unit of work on one locked deployment (``Tick``), and which steps may be dispatched,
+claimed or skipped. See ``deployments.engine`` for how it all fits together."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransition
+
+from deployments.choices import (
+    DEPLOYMENT_TERMINAL_STATES,
+    STEP_OPEN_STATES,
+    DeploymentState,
+    LogLevel,
+    PauseKind,
+    StepKind,
+    StepState,
+)
+from deployments.events import EventBatch
+from deployments.executors.manual_intervention import ManualInterventionExecutor
+from deployments.models import Deployment, DeploymentLock, Step, StepLog
+from rdm_site.audit import audit_record
+from rdm_site.exceptions import ConcurrentModification
+
+logger = logging.getLogger(__name__)
+
+QUEUED = "queued"  # lease owner of a step whose message waits in the queue
+FLUSH_SECONDS = 0.25  # outcomes are recorded at least this often while a batch runs
+SLICE_SECONDS = 2.0  # a batch hands back the steps it has not started after this long, to be spread again
+LOST_WORKER_ATTEMPTS = 3  # a step may lose its worker this many times (or use its own retries) before it fails
+OPEN = list(STEP_OPEN_STATES)
+INTERVENTION = ManualInterventionExecutor.name
+
+
+def lease_seconds() -> float:
+    return settings.RDM_STEP_LEASE_SECONDS
+
+
+# --- the unit of work on one locked deployment ------------------------------------------------------
+
+
+def save_or_refuse(record) -> None:
+    """Save a record whose state just moved; a concurrent move of the same row is refused, never undone."""
+    try:
+        record.save()
+    except ConcurrentTransition:
+        # (no query here: the failed save left the transaction unusable)
+        what = f"{record._meta.verbose_name} #{record.pk}"
+        raise ConcurrentModification(f"{what} was changed by someone else meanwhile; reload and try again") from None
+
+
+def lock_deployment(deployment_id: int) -> Deployment | None:
+    return (
+        Deployment.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("service", "environment", "process")
+        .filter(pk=deployment_id)
+        .first()
+    )
+
+
+@dataclass
+class Tick:
+    """What one transaction does to a locked deployment: its events, the steps to dispatch, when to wake."""
+
+    deployment: Deployment
+    now: datetime = field(default_factory=timezone.now)
+    events: EventBatch = field(init=False)
+    dispatch: list[int] = field(default_factory=list)
+    wake_at: datetime | None = None
+
+    def __post_init__(self):
+        self.events = EventBatch(self.deployment)
+
+    def transition(self, name: str, *, actor=None, reason: str = "", action: str = "") -> None:
+        """Move the deployment (the caller has checked the conditions), save, audit and announce it."""
+        deployment = self.deployment
+        from_state = deployment.state
+        getattr(deployment, name)()
+        save_or_refuse(deployment)
+        audit_record(
+            actor=actor,
+            action=action or f"deployment.{name}",
+            target=deployment,
+            from_state=from_state,
+            to_state=deployment.state,
+            reason=reason,
+        )
+        self.events.deployment_changed(reason)
+        if deployment.state in DEPLOYMENT_TERMINAL_STATES:
+            DeploymentLock.objects.filter(deployment=deployment).delete()
+
+    def wake(self, at: datetime | None) -> None:
+        if at is not None and (self.wake_at is None or at < self.wake_at):
+            self.wake_at = at
+
+    def finish(self) -> None:
+        """Write the events, the next wake-up, and queue the dispatched steps after commit."""
+        deployment = self.deployment
+        if deployment.state in (DeploymentState.QUEUED, DeploymentState.RUNNING, DeploymentState.ROLLING_BACK):
+            # A safety net: even if every message is lost, the reconciler looks again by then.
+            self.wake(self.now + timedelta(seconds=lease_seconds()))
+        elif deployment.state != DeploymentState.PAUSED:
+            self.wake_at = None
+        deployment.due_at = self.wake_at
+        self.events.flush(due_at=self.wake_at)
+        if self.dispatch:
+            from deployments.tasks import steps_run_task
+
+            chunks = dispatch_chunks(self.dispatch)
+            deployment_id = deployment.pk
+            transaction.on_commit(lambda: [steps_run_task.delay(deployment_id, chunk) for chunk in chunks])
+
+
+def dispatch_chunks(step_ids: list[int]) -> list[list[int]]:
+    """Steps per task: at most ``RDM_STEP_BATCH_SIZE``, and spread over at least ``RDM_STEP_SPREAD`` tasks when
+    there are that many steps, so that slow steps (HTTP calls) run on several worker processes at once."""
+    count = len(step_ids)
+    tasks = max(math.ceil(count / settings.RDM_STEP_BATCH_SIZE), min(count, settings.RDM_STEP_SPREAD))
+    size = math.ceil(count / tasks) if tasks else 0
+    return [step_ids[i : i + size] for i in range(0, count, size)] if size else []
+
+
+# --- which steps may be dispatched, claimed, skipped -------------------------------------------------
+
+
+def steps_write(steps: list[Step], fields: list[str]) -> None:
+    """``bulk_update`` in one ``UPDATE ... FROM (VALUES ...)``: Django's CASE WHEN form costs milliseconds of
+    Python per row, which the engine cannot afford on every batch. The caller holds the rows (see ``_lock``)."""
+    if not steps:
+        return
+    model_fields = [Step._meta.get_field(name) for name in fields]
+    columns = [field.column for field in model_fields]
+    casts = ["bigint", *(field.db_type(connection) for field in model_fields)]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    params: list[Any] = []
+    for step in steps:
+        params.append(step.pk)
+        params += [field.get_db_prep_save(getattr(step, field.attname), connection) for field in model_fields]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns)
+    names = ", ".join(quote(column) for column in ["id", *columns])
+    sql = (
+        f"UPDATE {quote(Step._meta.db_table)} AS s SET {assignments} "
+        f"FROM (VALUES {', '.join([row] * len(steps))}) AS v({names}) WHERE s.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def dispatchable(now: datetime) -> Q:
+    """Open, not in the queue or with a worker (or their lease ran out), and due."""
+    free = Q(lease_owner="") | Q(lease_expires_at__lt=now)
+    due = Q(state=StepState.PENDING) | Q(due_at__isnull=True) | Q(due_at__lte=now)
+    return Q(state__in=OPEN) & free & due
+
+
+def claimable(now: datetime) -> Q:
+    free = Q(lease_owner="") | Q(lease_owner=QUEUED) | Q(lease_expires_at__lt=now)
+    due = Q(state=StepState.PENDING) | Q(due_at__isnull=True) | Q(due_at__lte=now)
+    return Q(state__in=OPEN) & free & due
+
+
+def not_with_a_worker(now: datetime) -> Q:
+    return Q(state__in=OPEN) & (Q(lease_owner="") | Q(lease_owner=QUEUED) | Q(lease_expires_at__lt=now))
+
+
+def kinds_runnable(deployment: Deployment) -> Q | None:
+    """Which steps may start while the deployment is in its current state (None: none)."""
+    if deployment.state == DeploymentState.RUNNING:
+        return Q(kind__in=[StepKind.DEPLOY, StepKind.GATE])
+    if deployment.state == DeploymentState.ROLLING_BACK:
+        return Q(kind=StepKind.ROLLBACK)
+    if deployment.state == DeploymentState.PAUSED and deployment.pause_kind == PauseKind.INTERVENTION:
+        return Q(kind__in=[StepKind.DEPLOY, StepKind.GATE], executor=INTERVENTION)
+    return None
+
+
+def may_start(step: Step, state: str, pause_kind: str) -> bool:
+    if state == DeploymentState.RUNNING:
+        return step.kind != StepKind.ROLLBACK
+    if state == DeploymentState.ROLLING_BACK:
+        return step.kind == StepKind.ROLLBACK
+    if state == DeploymentState.PAUSED and pause_kind == PauseKind.INTERVENTION:
+        return step.kind != StepKind.ROLLBACK and step.executor == INTERVENTION
+    return False
+
+
+def dispatch(tick: Tick, steps) -> int:
+    """Queue the given steps that are free and due; they hold a "queued" lease until a worker claims them."""
+    ready = list(steps.filter(dispatchable(tick.now)).order_by("position", "id").values_list("id", "lease_owner"))
+    lost = [step_id for step_id, owner in ready if owner not in ("", QUEUED)]
+    failed = count_lost_workers(tick, lost) if lost else set()
+    ids = [step_id for step_id, _ in ready if step_id not in failed]
+    if ids:
+        Step.objects.filter(pk__in=ids).update(
+            lease_owner=QUEUED, lease_expires_at=tick.now + timedelta(seconds=lease_seconds())
+        )
+        tick.dispatch.extend(ids)
+    return len(ids)
+
+
+def count_lost_workers(tick: Tick, step_ids: list[int]) -> set[int]:
+    """Steps whose worker stopped renewing their lease run again, as another attempt; those that lost too many
+    workers fail (a step that kills its worker must not kill them all). Returns the ids of those failed."""
+    steps = list(Step.objects.filter(pk__in=step_ids))
+    logs, failed = [], set()
+    for step in steps:
+        step.attempt += 1
+        step.lease_owner, step.lease_expires_at = QUEUED, tick.now + timedelta(seconds=lease_seconds())
+        if step.attempt > max(step.max_attempts, LOST_WORKER_ATTEMPTS):
+            step.fail()
+            step.message = f"lost its worker {step.attempt - 1} times"
+            step.lease_owner, step.lease_expires_at = "", None
+            tick.events.step_changed(step, step.message)
+            failed.add(step.pk)
+            logs.append(StepLog(step=step, level=LogLevel.ERROR, message=step.message))
+        else:
+            logs.append(
+                StepLog(step=step, level=LogLevel.WARNING, message=f"its worker was lost; attempt {step.attempt}")
+            )
+    steps_write(steps, ["state", "attempt", "lease_owner", "lease_expires_at", "finished_at", "message"])
+    StepLog.objects.bulk_create(logs)
+    return failed
+
+
+def wake_for_waiting(tick: Tick, steps) -> None:
+    """Wake up when the first of the given waiting steps comes due."""
+    waiting = steps.filter(state=StepState.RUNNING, lease_owner="", due_at__gt=tick.now).aggregate(Min("due_at"))
+    tick.wake(waiting["due_at__min"])
+
+
+def skip_open(tick: Tick, steps, reason: str) -> int:
+    """Skip the open steps that no worker is running (a worker records its own step's outcome)."""
+    skipped = list(steps.filter(not_with_a_worker(tick.now)))
+    for step in skipped:
+        step.skip()
+        step.message = reason
+        step.lease_owner, step.lease_expires_at = "", None
+        tick.events.step_changed(step, reason)
+    steps_write(skipped, ["state", "finished_at", "message", "lease_owner", "lease_expires_at"])
+    return len(skipped)

@@ -1,0 +1,86 @@
+"""What release governance (``releases``) says about a deployment: eligibility, change, windows and freezes.
+
+The engine and the services ask here, never ``releases`` directly, so that the rules of the governed
+lifecycle stay in ``releases`` and this module only adapts them to a deployment:
+
+- production: ``production_deployment_eligible`` (approved change covering the moment, plan approved,
+  package validated, the production checklist, windows and freezes), and the deployment must name the
+  change it implements;
+- other tiers: a built or validated package (when there is one) and the gates the policy requires for
+  the tier (``checklist_evaluate``), and the windows and freezes (``deployment_permitted``);
+- before each wave: windows and freezes only, so that a freeze beginning mid-rollout pauses it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from deployments.models import Deployment
+
+
+def _production(deployment: Deployment) -> bool:
+    from cmdb.choices import EnvironmentTier
+
+    return deployment.environment.tier == EnvironmentTier.PRODUCTION
+
+
+def _override(deployment: Deployment):
+    """The latest freeze override granted for the deployment's change (an emergency approver's decision)."""
+    if deployment.change_id is None:
+        return None
+    return deployment.change.freeze_overrides.select_related("change", "granted_by").first()
+
+
+def deployment_conditions(deployment: Deployment, at: datetime) -> list[str]:
+    """Unmet conditions to schedule or start ``deployment`` at ``at``."""
+    from releases.checklist import checklist_evaluate
+    from releases.choices import PackageState
+    from releases.scheduling import production_deployment_eligible
+
+    problems: list[str] = []
+    package = deployment.package
+    if _production(deployment):
+        if package is None:
+            problems.append("a production deployment deploys a release package: name one")
+        if deployment.change_id is None:
+            problems.append("a production deployment names the approved change it implements")
+        if package is not None:
+            problems += production_deployment_eligible(
+                package.release,
+                deployment.environment,
+                at,
+                change=deployment.change,
+                override=_override(deployment),
+            )
+        else:
+            problems += window_conditions(deployment, at)
+    else:
+        if package is not None:
+            if package.state not in (PackageState.BUILT, PackageState.VALIDATED):
+                problems.append(f"the package {package} is {package.get_state_display().lower()}, not built")
+            problems += checklist_evaluate(package.release, deployment.environment.tier).unmet_messages
+        problems += window_conditions(deployment, at)
+    return list(dict.fromkeys(problems))
+
+
+def window_conditions(deployment: Deployment, at: datetime) -> list[str]:
+    """Unmet window and freeze conditions at ``at`` (and the change's schedule, when there is a change)."""
+    from releases.scheduling import deployment_permitted
+
+    permission = deployment_permitted(
+        [deployment.service], deployment.environment, at, change=deployment.change, override=_override(deployment)
+    )
+    return permission.reasons
+
+
+def irreversible_units(deployment: Deployment) -> list[str]:
+    """The release's units that cannot be rolled back and concern this service (or name no CI at all)."""
+    if deployment.package_id is None:
+        return []
+    units = deployment.package.release.units.filter(reversible=False).prefetch_related("configuration_items")
+    return [
+        str(unit)
+        for unit in units
+        if not unit.configuration_items.all()
+        or any(ci.service_id == deployment.service_id for ci in unit.configuration_items.all())
+    ]

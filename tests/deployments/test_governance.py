@@ -1,0 +1,213 @@
+"""Deployments under release governance: production needs an eligible release and an approved change; the
+change and release follow the rollout; windows and freezes are checked before every wave."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cmdb.models import Baseline
+from deployments import services
+from deployments.choices import DeploymentState, PauseKind, StepKind
+from rdm_site.exceptions import NotAllowed, UnmetConditions
+from rdm_site.models import AuditEvent
+from rdm_site.roles import Role
+from releases.choices import ChangeState, ChangeType, ReleaseState
+from releases.models import ReleaseBaseline
+from tests.deployments.conftest import drive
+from tests.deployments.factories import CiFactory, TargetFactory
+from tests.deployments.governed import Governed
+from tests.factories import UserFactory
+from tests.releases.factories import FreezeFactory, WindowFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_a_production_rollout_moves_the_change_and_release_and_updates_the_cmdb(db):
+    # given a green release with an approved change, scheduled and started in production
+    governed = Governed()
+    deployment = governed.plan()
+    services.deployment_schedule(deployment=deployment, actor=governed.dm, scheduled_for=timezone.now())
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.SCHEDULED
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.IMPLEMENTING
+    assert governed.world.reload().state == ReleaseState.DEPLOYING
+
+    # when it runs to the end
+    deployment = drive(deployment)
+
+    # then the change is implemented, the release deployed, the CIs run the package version, and a
+    # post-release baseline is linked to the release
+    assert deployment.state == DeploymentState.SUCCEEDED
+    assert deployment.version == governed.package.version
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.IMPLEMENTED
+    assert governed.world.reload().state == ReleaseState.DEPLOYED
+    for target in governed.targets:
+        target.ci.refresh_from_db()
+        assert target.ci.version == governed.package.version
+    assert ReleaseBaseline.objects.filter(release=governed.release, kind="post_release").exists()
+    governed.world.ci.refresh_from_db()
+    assert governed.world.ci.version == governed.package.version, "the release unit's CI too"
+    edits = AuditEvent.objects.filter(action="ci.edit", reason=f"deployed by deployment #{deployment.pk}")
+    assert edits.count() == 5
+
+
+def test_a_rolled_back_production_rollout_backs_out_the_change_and_rolls_back_the_release(db):
+    governed = Governed(fail_on_target=True)
+    deployment = governed.plan(model="phased", phase_plan={"canary": 1, "percentages": [100]})
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    deployment = drive(deployment)
+
+    assert deployment.state == DeploymentState.ROLLED_BACK
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.BACKED_OUT
+    release = governed.world.reload()
+    assert release.state == ReleaseState.ROLLED_BACK
+    assert "shop-1" in release.end_reason
+    assert not Baseline.objects.filter(name__startswith="after deployment").exists()
+
+
+def test_production_without_a_package_or_change_lists_every_unmet_condition(db):
+    governed = Governed()
+    deployment = services.deployment_create(
+        actor=governed.dm, process=governed.process, environment=governed.world.production
+    )
+    with pytest.raises(UnmetConditions) as raised:
+        services.deployment_start(deployment=deployment, actor=governed.dm)
+    assert raised.value.conditions[:2] == [
+        "a production deployment deploys a release package: name one",
+        "a production deployment names the approved change it implements",
+    ]
+
+
+def test_a_release_that_is_not_eligible_cannot_start_in_production(db):
+    governed = Governed()
+    deployment = governed.plan()
+    FreezeFactory(name="peak", start=timezone.now() - timedelta(minutes=1), environments=[governed.world.production])
+    with pytest.raises(UnmetConditions, match="inside freeze peak"):
+        services.deployment_start(deployment=deployment, actor=governed.dm)
+    with pytest.raises(UnmetConditions, match="inside freeze peak"):
+        services.deployment_schedule(deployment=deployment, actor=governed.dm, scheduled_for=timezone.now())
+
+
+def test_a_freeze_beginning_mid_rollout_pauses_before_the_next_wave(db):
+    # given a phased production rollout whose first wave is baking
+    governed = Governed()
+    deployment = governed.plan(model="phased", phase_plan={"canary": 1, "percentages": [100], "bake_seconds": 600})
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    deployment = drive(deployment)
+    assert deployment.waves.get(index=0).state == "verifying"
+
+    # when a freeze begins, and the bake time is over
+    freeze = FreezeFactory(name="incident", start=timezone.now(), environments=[governed.world.production])
+    deployment.waves.filter(index=0).update(verify_due_at=timezone.now())
+    deployment = drive(deployment)
+
+    # then the first wave passed, and the rollout paused before the second, saying why
+    assert deployment.state == DeploymentState.PAUSED
+    assert deployment.pause_kind == PauseKind.FREEZE
+    assert "inside freeze incident" in deployment.pause_reason
+    assert list(deployment.waves.values_list("state", flat=True)) == ["passed", "pending"]
+
+    # and it cannot resume while the freeze lasts; once it is over, it resumes and finishes
+    with pytest.raises(UnmetConditions, match="inside freeze incident"):
+        services.deployment_resume(deployment=deployment, actor=governed.dm)
+    freeze.end = timezone.now()
+    freeze.save()
+    services.deployment_resume(deployment=deployment, actor=governed.dm)
+    deployment = drive(deployment)
+    assert deployment.waves.get(index=1).state == "verifying"
+    deployment.waves.filter(index=1).update(verify_due_at=timezone.now())
+    assert drive(deployment).state == DeploymentState.SUCCEEDED
+
+
+def test_an_irreversible_unit_pauses_a_failed_rollout_for_a_decision(db):
+    # given a release with a database migration that cannot be reversed, and a failing target
+    governed = Governed(fail_on_target=True)
+    governed.release.units.update(reversible=False)
+    deployment = governed.plan()
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+
+    # when the rollout fails, it pauses for a decision instead of rolling back
+    deployment = drive(deployment)
+    assert deployment.state == DeploymentState.PAUSED
+    assert deployment.pause_kind == PauseKind.DECISION
+    assert "shop-app cannot be reversed" in deployment.pause_reason
+    assert not deployment.steps.filter(kind=StepKind.ROLLBACK).exists()
+    with pytest.raises(UnmetConditions, match="roll it back or mark it failed"):
+        services.deployment_resume(deployment=deployment, actor=governed.dm)
+
+    # and the Deployment Manager decides to fix forward: it fails, and so do the change and release
+    services.deployment_fail(deployment=deployment, actor=governed.dm, reason="fix forward with 2.0.1")
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.FAILED
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.FAILED
+    assert governed.world.reload().state == ReleaseState.FAILED
+
+
+def test_a_build_engineer_runs_only_continuous_deployments_under_a_standard_change(db):
+    governed = Governed()
+    engineer = UserFactory(username="pipeline", roles=[Role.BUILD_ENGINEER])
+
+    # a deployment a person planned is not the pipeline's to start
+    deployment = governed.plan()
+    with pytest.raises(NotAllowed, match="only continuous deployments under a standard change"):
+        services.deployment_start(deployment=deployment, actor=engineer)
+
+    # nor is a continuous one under a normal change
+    continuous = governed.plan(continuous=True)
+    assert governed.change.change_type == ChangeType.NORMAL
+    with pytest.raises(NotAllowed, match="only continuous deployments under a standard change"):
+        services.deployment_start(deployment=continuous, actor=engineer)
+    services.deployment_abort(deployment=continuous, actor=governed.dm, reason="not the pipeline's")
+
+    # but the pipeline plans and runs continuous deployments to lower tiers, where no change is needed
+    world = governed.world
+    TargetFactory(ci=CiFactory(name="shop-staging", environment=world.staging, service=world.service))
+    staging = services.deployment_create(
+        actor=engineer, process=governed.process, environment=world.staging, package=governed.package, continuous=True
+    )
+    services.deployment_start(deployment=staging, actor=engineer)
+    assert drive(staging).state == DeploymentState.SUCCEEDED
+
+
+def test_a_lower_tier_deployment_does_not_move_the_release(db):
+    governed = Governed()
+    world = governed.world
+    TargetFactory(ci=CiFactory(name="shop-staging", environment=world.staging, service=world.service))
+    deployment = services.deployment_create(
+        actor=governed.dm, process=governed.process, environment=world.staging, package=governed.package
+    )
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    assert drive(deployment).state == DeploymentState.SUCCEEDED
+    assert governed.world.reload().state == ReleaseState.READY
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.APPROVED, "the change is for production"
+
+
+def test_a_lower_tier_window_listing_the_environment_is_respected(db):
+    governed = Governed()
+    world = governed.world
+    TargetFactory(ci=CiFactory(name="shop-staging", environment=world.staging, service=world.service))
+    now = timezone.now()
+    WindowFactory(
+        name="staging-later",
+        first_date=(now - timedelta(days=2)).date(),
+        start_time=(now + timedelta(hours=2)).time().replace(microsecond=0),
+        rrule="FREQ=DAILY",
+        duration=timedelta(hours=1),
+        time_zone="UTC",
+        environments=[world.staging],
+    )
+    deployment = services.deployment_create(
+        actor=governed.dm, process=governed.process, environment=world.staging, package=governed.package
+    )
+    with pytest.raises(UnmetConditions, match="no release window is open for Shop in staging"):
+        services.deployment_start(deployment=deployment, actor=governed.dm)
