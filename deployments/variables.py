@@ -23,18 +23,9 @@ class UnknownVariablesError(Exception):
         super().__init__("unknown variables: " + ", ".join(self.names))
 
 
-def substitute(parameters: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
-    """A copy of ``parameters`` with every ``#{Name}`` in its strings (at any depth) replaced by its value."""
-    unknown: set[str] = set()
-
-    def replace(match: re.Match) -> str:
-        escaped, name = match.groups()
-        if escaped:
-            return "#{" + name + "}"
-        if name not in variables:
-            unknown.add(name)
-            return match.group(0)
-        return variables[name]
+def _rewrite_references(parameters: dict[str, Any], replace, unknown: set[str]) -> dict[str, Any]:
+    """Apply ``replace`` to every reference in the strings of ``parameters`` (at any depth); then report
+    every name ``replace`` collected in ``unknown`` at once."""
 
     def walk(value: Any) -> Any:
         if isinstance(value, str):
@@ -49,6 +40,22 @@ def substitute(parameters: dict[str, Any], variables: dict[str, str]) -> dict[st
     if unknown:
         raise UnknownVariablesError(unknown)
     return result
+
+
+def substitute(parameters: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
+    """A copy of ``parameters`` with every ``#{Name}`` in its strings (at any depth) replaced by its value."""
+    unknown: set[str] = set()
+
+    def replace(match: re.Match) -> str:
+        escaped, name = match.groups()
+        if escaped:
+            return "#{" + name + "}"
+        if name not in variables:
+            unknown.add(name)
+            return match.group(0)
+        return variables[name]
+
+    return _rewrite_references(parameters, replace, unknown)
 
 
 def substitute_public(
@@ -72,19 +79,7 @@ def substitute_public(
             return match.group(0)
         return public[name].replace("#{", "##{")
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return _REFERENCE.sub(replace, value)
-        if isinstance(value, dict):
-            return {key: walk(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [walk(item) for item in value]
-        return value
-
-    result = walk(parameters)
-    if unknown:
-        raise UnknownVariablesError(unknown)
-    return result
+    return _rewrite_references(parameters, replace, unknown)
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
