@@ -6,6 +6,16 @@ from django.contrib.auth.models import Group, User
 from rdm_site.demo import DEMO_PASSWORD
 
 
+def many_to_many(field: str) -> factory.PostGeneration:
+    """``Factory(field=[...])`` sets that many-to-many field once the row exists."""
+
+    def assign(obj, create, extracted, **kwargs):
+        if create and extracted:
+            getattr(obj, field).set(extracted)
+
+    return factory.PostGeneration(assign)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User

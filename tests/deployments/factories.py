@@ -2,40 +2,24 @@
 
 import factory
 
-from cmdb.choices import CiState, CiType, EnvironmentTier
-from cmdb.models import ConfigurationItem, Environment, Service
+from cmdb.choices import CiType
 from deployments.models import DeploymentProcess, StepTemplate, Target
-from tests.factories import UserFactory
+from tests.cmdb import factories as cmdb_factories
 
 
-class EnvironmentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Environment
-        django_get_or_create = ("name",)
-
+class EnvironmentFactory(cmdb_factories.EnvironmentFactory):
     name = factory.Sequence(lambda n: f"env{n}")
-    slug = factory.LazyAttribute(lambda env: env.name)
-    tier = EnvironmentTier.TEST
     promotion_order = factory.Sequence(lambda n: n + 10)
 
 
-class ServiceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Service
-        django_get_or_create = ("name",)
-
+class ServiceFactory(cmdb_factories.ServiceFactory):
     name = factory.Sequence(lambda n: f"service{n}")
     slug = factory.LazyAttribute(lambda service: service.name)
-    owner = factory.SubFactory(UserFactory)
 
 
-class CiFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ConfigurationItem
-
+class CiFactory(cmdb_factories.ConfigurationItemFactory):
     name = factory.Sequence(lambda n: f"node-{n:04}")
     ci_type = CiType.SERVER
-    state = CiState.LIVE
     environment = factory.SubFactory(EnvironmentFactory)
     service = factory.SubFactory(ServiceFactory)
     version = "1.0.0"

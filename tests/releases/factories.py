@@ -5,8 +5,7 @@ from datetime import date, time, timedelta
 import factory
 from django.utils import timezone
 
-from cmdb.choices import CiType, EnvironmentTier
-from cmdb.models import ConfigurationItem, Environment, Service
+from cmdb.choices import CiState, EnvironmentTier
 from rdm_site.roles import Role
 from releases.choices import ChangeType, PackageState, ReleaseState, ReleaseType, Risk, UnitKind
 from releases.models import (
@@ -21,44 +20,31 @@ from releases.models import (
     ReleaseWindow,
     TestRun,
 )
-from tests.factories import UserFactory
+from tests.cmdb import factories as cmdb_factories
+from tests.factories import UserFactory, many_to_many
 
 SHA = "a" * 64
 
 
-class EnvironmentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Environment
-        django_get_or_create = ("name",)
-
+class EnvironmentFactory(cmdb_factories.EnvironmentFactory):
     name = factory.Sequence(lambda n: f"rel-env-{n}")
-    slug = factory.LazyAttribute(lambda environment: environment.name)
     tier = EnvironmentTier.PRODUCTION
     promotion_order = factory.Sequence(lambda n: 1000 + n)
 
 
-class ServiceFactory(factory.django.DjangoModelFactory):
+class ServiceFactory(cmdb_factories.ServiceFactory):
     class Meta:
-        model = Service
-        django_get_or_create = ("name",)
         skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Rel Service {n}")
     slug = factory.Sequence(lambda n: f"rel-service-{n}")
     owner = factory.SubFactory(UserFactory, roles=[Role.SERVICE_OWNER])
-
-    @factory.post_generation
-    def stakeholders(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.stakeholders.set(extracted)
+    stakeholders = many_to_many("stakeholders")
 
 
-class ConfigurationItemFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ConfigurationItem
-
+class ConfigurationItemFactory(cmdb_factories.ConfigurationItemFactory):
     name = factory.Sequence(lambda n: f"rel-ci-{n}")
-    ci_type = CiType.APPLICATION
+    state = CiState.PLANNED
     environment = factory.SubFactory(EnvironmentFactory)
     service = factory.SubFactory(ServiceFactory)
 
@@ -146,10 +132,7 @@ class ChangeTemplateFactory(factory.django.DjangoModelFactory):
     approved_by = factory.SubFactory(UserFactory, roles=[Role.CHANGE_APPROVER])
     approved_at = factory.LazyFunction(timezone.now)
 
-    @factory.post_generation
-    def services(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.services.set(extracted)
+    services = many_to_many("services")
 
 
 class ChangeFactory(factory.django.DjangoModelFactory):
@@ -165,15 +148,9 @@ class ChangeFactory(factory.django.DjangoModelFactory):
     requested_by = factory.SubFactory(UserFactory, roles=[Role.RELEASE_MANAGER])
     state = "draft"
 
-    @factory.post_generation
-    def services(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.services.set(extracted)
+    services = many_to_many("services")
 
-    @factory.post_generation
-    def configuration_items(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.configuration_items.set(extracted)
+    configuration_items = many_to_many("configuration_items")
 
 
 class WindowFactory(factory.django.DjangoModelFactory):
@@ -188,15 +165,9 @@ class WindowFactory(factory.django.DjangoModelFactory):
     duration = timedelta(hours=4)
     time_zone = "Europe/London"
 
-    @factory.post_generation
-    def environments(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.environments.set(extracted)
+    environments = many_to_many("environments")
 
-    @factory.post_generation
-    def services(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.services.set(extracted)
+    services = many_to_many("services")
 
 
 class FreezeFactory(factory.django.DjangoModelFactory):
@@ -209,12 +180,6 @@ class FreezeFactory(factory.django.DjangoModelFactory):
     end = factory.LazyAttribute(lambda freeze: freeze.start + timedelta(days=1))
     reason = "Peak trading."
 
-    @factory.post_generation
-    def environments(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.environments.set(extracted)
+    environments = many_to_many("environments")
 
-    @factory.post_generation
-    def services(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.services.set(extracted)
+    services = many_to_many("services")
