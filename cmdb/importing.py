@@ -27,11 +27,11 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from cmdb.changes import apply_changes
 from cmdb.choices import CiState, CiTransition, CiType, ImportFormat, RelationshipKind
 from cmdb.exceptions import ImportFailed, ImportProblem
 from cmdb.models import ConfigurationItem, Environment, Service
 from cmdb.permissions import ownership_problem
+from rdm_site.changes import apply_changes
 
 CiKey = tuple[str, str]  # (CI name, environment name)
 

@@ -8,6 +8,7 @@ this module adds the ownership rule, and explains every refusal.
 from django.contrib.auth.models import User
 
 from cmdb.models import Service
+from rdm_site.permissions import permission_problem
 
 ADD_ENVIRONMENT = "cmdb.add_environment"
 CHANGE_ENVIRONMENT = "cmdb.change_environment"
@@ -20,16 +21,6 @@ IMPORT_CIS = "cmdb.import_configurationitems"
 ADD_RELATIONSHIP = "cmdb.add_relationship"
 DELETE_RELATIONSHIP = "cmdb.delete_relationship"
 ADD_BASELINE = "cmdb.add_baseline"
-
-
-def permission_problem(actor: User | None, permission: str, attempt: str) -> str | None:
-    """Why ``actor`` may not ``attempt`` (a phrase such as "retire CI 'x'"), or None when they may.
-
-    ``actor=None`` is RDM itself acting on its own authority (a task after a deployment), never a request.
-    """
-    if actor is None or actor.has_perm(permission):
-        return None
-    return f"{actor.get_username()} may not {attempt}: none of their roles grants {permission!r}."
 
 
 def ownership_problem(actor: User | None, service: Service | None, attempt: str) -> str | None:

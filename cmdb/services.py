@@ -16,12 +16,12 @@ from django.utils.text import slugify
 from django_fsm import can_proceed
 
 from cmdb import permissions as perms
-from cmdb.changes import apply_changes, audit_value
 from cmdb.choices import CiState, CiTransition, CiType, Criticality, EnvironmentTier, ImportFormat, RelationshipKind
 from cmdb.exceptions import IllegalTransition, NotAllowed
 from cmdb.importing import ImportPlan, PlannedCi, import_plan
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
 from rdm_site.audit import audit_record
+from rdm_site.changes import apply_changes, audit_value
 
 ENVIRONMENT_FIELDS = ("name", "slug", "tier", "promotion_order", "description")
 SERVICE_FIELDS = ("name", "slug", "description", "owner", "criticality")  # and stakeholders, a set

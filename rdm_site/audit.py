@@ -22,6 +22,9 @@ from rdm_site.selectors import audit_events_in_id_order
 # An arbitrary key that nothing else in RDM uses for pg_advisory locks.
 AUDIT_CHAIN_LOCK_KEY = 0x52444D5F41554454  # "RDM_AUDT"
 MAX_ID_GAP_HINTS = 10
+# A safety net: services refuse longer reasons typed by people (rdm_site.domain.REASON_MAX_LENGTH);
+# what RDM writes itself (a target's error message) is cut here rather than refused.
+AUDIT_REASON_MAX_LENGTH = 4000
 
 
 def audit_record(
@@ -39,9 +42,9 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction (rolled back with it).
 
-    ``actor`` is the user who acted, or None for RDM itself. ``target`` names the object;
-    pass ``object_type``/``object_id`` instead only for something that is not a saved model
-    instance. ``object_repr`` defaults to ``str(target)``, truncated to fit.
+    ``actor`` is the user who acted (an ``Actor`` with a token is recorded with it), or None for RDM
+    itself. ``target`` names the object; pass ``object_type``/``object_id`` instead only for something
+    that is not a saved model instance. ``object_repr`` defaults to ``str(target)``, truncated to fit.
     """
     if target is not None:
         if object_type or object_id:
@@ -56,7 +59,7 @@ def audit_record(
         object_repr=object_repr[: AuditEvent._meta.get_field("object_repr").max_length],
         from_state=from_state,
         to_state=to_state,
-        reason=reason,
+        reason=reason[:AUDIT_REASON_MAX_LENGTH],
         request_id=current_request_id.get(),
     )
     with transaction.atomic(), connection.cursor() as cursor:
@@ -70,11 +73,16 @@ def audit_record(
 
 
 def _actor_fields(actor: AbstractBaseUser | None) -> dict:
+    """RDM itself, a user, or a user through an API token (named beside its owner, with its id)."""
     if actor is None:
         return {"actor_id": None, "actor_label": "system", "actor_kind": ActorKind.SYSTEM.value}
-    if isinstance(actor, AbstractBaseUser):
-        return {"actor_id": actor.pk, "actor_label": actor.get_username(), "actor_kind": ActorKind.USER.value}
-    raise TypeError(f"an audit actor is a user or None, not {type(actor).__name__}")
+    if not isinstance(actor, AbstractBaseUser):
+        raise TypeError(f"an audit actor is a user (or an Actor with a token) or None, not {type(actor).__name__}")
+    token = getattr(actor, "token", None)
+    if token is not None:
+        label = f"{actor.get_username()} (token #{token.pk} {token.name!r})"
+        return {"actor_id": actor.pk, "actor_label": label[:200], "actor_kind": ActorKind.TOKEN.value}
+    return {"actor_id": actor.pk, "actor_label": actor.get_username(), "actor_kind": ActorKind.USER.value}
 
 
 def _as_stored_by_jsonb(changes: dict, cursor) -> dict:

@@ -2,6 +2,7 @@ import hashlib
 import json
 from datetime import UTC
 
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 
@@ -121,3 +122,95 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.subject} → {self.recipient}"
+
+
+class ApiToken(models.Model):
+    """A named credential a user makes for a pipeline or a tool; it acts as its owner, narrowed by its scopes.
+
+    Only a hash of the secret is kept: the secret is shown once, when the token is made. The prefix
+    (``rdm_`` and the token's public id) lets a log reader or a secret scanner recognise one.
+    """
+
+    owner = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens", verbose_name="owner")
+    name = models.CharField("name", max_length=100)
+    public_id = models.CharField("public id", max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField("secret hash", max_length=64, editable=False)
+    scopes = models.JSONField("scopes", default=list, help_text='"read", and the areas it may write.')
+    created_at = models.DateTimeField("created at", default=timezone.now)
+    expires_at = models.DateTimeField("expires at", null=True, blank=True)
+    revoked_at = models.DateTimeField("revoked at", null=True, blank=True)
+    last_used_at = models.DateTimeField("last used at", null=True, blank=True)
+    last_used_from = models.GenericIPAddressField("last used from", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
+        ordering = ["owner", "name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="rdm_site_token_name_per_owner")]
+
+    def __str__(self):
+        return f"{self.name} ({self.owner.get_username()})"
+
+    @property
+    def prefix(self) -> str:
+        return f"rdm_{self.public_id}"
+
+    def usable(self, moment=None) -> bool:
+        moment = moment or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or moment < self.expires_at)
+
+
+class OutboxEvent(models.Model):
+    """A recorded transition or edit, waiting to be told to the outside (webhooks, live pages).
+
+    Written in the same transaction as its audit event by ``rdm_site.transitions.transition_record``:
+    an event is published if and only if what it tells of was committed.
+    """
+
+    audit_event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, related_name="outbox", verbose_name="audit event"
+    )
+    event_type = models.CharField("event type", max_length=100, help_text='e.g. "release.submit".')
+    object_type = models.CharField("object type", max_length=100)
+    object_id = models.CharField("object id", max_length=64)
+    occurred_at = models.DateTimeField("occurred at")
+    dispatched_at = models.DateTimeField("dispatched at", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "outbox event"
+        verbose_name_plural = "outbox events"
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(dispatched_at=None), name="rdm_site_outbox_pending_idx"),
+            models.Index(fields=["object_type", "object_id"], name="rdm_site_outbox_object_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.object_type}:{self.object_id}"
+
+
+class Actor(User):
+    """Who asks a service to act: a signed-in user, or a user acting through one of their API tokens.
+
+    Every service takes a ``User``; an ``Actor`` is one, so foreign keys (requested by, approved by) name the
+    person while permission checks see the token's scopes: a token may do what its owner's roles allow and
+    its scopes cover, nothing more. The audit trail records the token beside its owner.
+    """
+
+    token: "ApiToken | None" = None
+
+    class Meta:
+        proxy = True
+        verbose_name = "actor"
+
+    @classmethod
+    def for_token(cls, token: ApiToken) -> "Actor":
+        actor = cls.objects.get(pk=token.owner_id)
+        actor.token = token
+        return actor
+
+    def has_perm(self, perm, obj=None) -> bool:
+        from rdm_site.scopes import scopes_allow
+
+        allowed = super().has_perm(perm, obj)
+        return allowed and (self.token is None or scopes_allow(self.token.scopes, perm))

@@ -10,6 +10,11 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import User
 
+from rdm_site.permissions import (  # noqa: F401 - re-exported: callers ask perms.permission_problem(...)
+    any_permission_problem,
+    permission_problem,
+)
+
 ADD_RELEASE = "releases.add_release"
 CHANGE_RELEASE = "releases.change_release"
 SUBMIT_RELEASE = "releases.submit_release"
@@ -43,20 +48,6 @@ SOD = "segregation of duties"
 
 def _name(actor: User) -> str:
     return actor.get_username()
-
-
-def permission_problem(actor: User | None, permission: str, attempt: str) -> str | None:
-    """Why ``actor`` may not ``attempt`` (a phrase such as "submit release Shop 2.0"), or None."""
-    if actor is None or actor.has_perm(permission):
-        return None
-    return f"{_name(actor)} may not {attempt}: none of their roles grants {permission!r}."
-
-
-def any_permission_problem(actor: User | None, permissions: Iterable[str], attempt: str) -> str | None:
-    permissions = list(permissions)
-    if actor is None or any(actor.has_perm(permission) for permission in permissions):
-        return None
-    return f"{_name(actor)} may not {attempt}: none of their roles grants any of {', '.join(map(repr, permissions))}."
 
 
 def ownership_problem(actor: User | None, services: Iterable, any_permission: str, attempt: str) -> str | None:

@@ -12,6 +12,17 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from rdm_site.audit import audit_record
+from rdm_site.domain import (
+    apply_transition,
+    ensure_allowed,
+    ensure_conditions,
+    ensure_legal,
+    locked,
+    now,
+    require_text,
+    save,
+    validated,
+)
 from rdm_site.notifications import notification_send
 from releases import permissions as perms
 from releases.choices import (
@@ -26,17 +37,6 @@ from releases.choices import (
 from releases.exceptions import AlreadyDecided, IllegalTransition, InvalidInput
 from releases.models import Approval, ChangeRecord, ChangeTemplate, FreezeOverride, FreezePeriod, Release
 from releases.selectors import change_active_approvals, change_approver_candidates
-from releases.services._base import (
-    apply_transition,
-    ensure_allowed,
-    ensure_conditions,
-    ensure_legal,
-    locked,
-    now,
-    require_text,
-    save,
-    validated,
-)
 from releases.services.release import APPROVAL_AWAITED
 
 OUTCOME_TRANSITIONS = {

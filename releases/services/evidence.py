@@ -10,6 +10,7 @@ from django.db import transaction
 from cmdb.models import Baseline, ConfigurationItem
 from cmdb.services import baseline_take
 from rdm_site.audit import audit_record
+from rdm_site.domain import ensure_allowed, ensure_conditions, locked, now, require_text, validated
 from rdm_site.notifications import notification_send
 from releases import permissions as perms
 from releases.checklist import STAKEHOLDER_NOTICE
@@ -23,7 +24,6 @@ from releases.choices import (
 from releases.exceptions import AlreadyDecided, IllegalTransition, InvalidInput
 from releases.models import GateEvidence, KnowledgeArticle, Release, ReleaseBaseline, RollbackPlan
 from releases.selectors import release_current_package
-from releases.services._base import ensure_allowed, ensure_conditions, locked, now, require_text, validated
 
 
 def _ensure_not_over(release: Release, attempt: str) -> None:

@@ -9,14 +9,9 @@ from collections.abc import Iterable
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from cmdb.changes import apply_changes
 from rdm_site.audit import audit_record
-from releases import permissions as perms
-from releases.choices import RELEASE_PACKAGE_OPEN_STATES, PackageState, PackageTransition, UnitKind
-from releases.exceptions import IllegalTransition, InvalidInput, PackageImmutable
-from releases.models import PackageArtifact, Release, ReleasePackage, ReleaseUnit, TestRun
-from releases.selectors import release_active_approvals, release_current_package
-from releases.services._base import (
+from rdm_site.changes import apply_changes
+from rdm_site.domain import (
     apply_transition,
     ensure_allowed,
     ensure_conditions,
@@ -27,6 +22,11 @@ from releases.services._base import (
     save,
     validated,
 )
+from releases import permissions as perms
+from releases.choices import RELEASE_PACKAGE_OPEN_STATES, PackageState, PackageTransition, UnitKind
+from releases.exceptions import IllegalTransition, InvalidInput, PackageImmutable
+from releases.models import PackageArtifact, Release, ReleasePackage, ReleaseUnit, TestRun
+from releases.selectors import release_active_approvals, release_current_package
 from releases.services.release import approvals_withdraw
 
 

@@ -16,6 +16,17 @@ from django.db import IntegrityError, transaction
 
 from cmdb.choices import EnvironmentTier
 from rdm_site.audit import audit_record
+from rdm_site.domain import (
+    apply_transition,
+    ensure_allowed,
+    ensure_conditions,
+    ensure_legal,
+    locked,
+    now,
+    require_text,
+    save,
+    validated,
+)
 from rdm_site.notifications import notification_send
 from releases import permissions as perms
 from releases.checklist import checklist_evaluate, els_plan
@@ -32,17 +43,6 @@ from releases.choices import (
 from releases.exceptions import AlreadyDecided, IllegalTransition, InvalidInput
 from releases.models import Approval, Release, ReleasePolicy
 from releases.selectors import release_active_approvals, release_approver_candidates, release_current_package
-from releases.services._base import (
-    apply_transition,
-    ensure_allowed,
-    ensure_conditions,
-    ensure_legal,
-    locked,
-    now,
-    require_text,
-    save,
-    validated,
-)
 
 APPROVAL_AWAITED = "approval.awaited"
 APPROVAL_WITHDRAWN = "approval.withdrawn"

@@ -1,4 +1,8 @@
-"""What every release-governance service does the same way: refuse, lock, move state, save."""
+"""What every service does the same way: refuse, bound free text, lock, move state, save.
+
+The services of every app build on these, so a refusal reads the same wherever it comes from and every
+free-text input has a limit (a reason is a sentence or a paragraph, not a file).
+"""
 
 from typing import TypeVar
 
@@ -7,9 +11,14 @@ from django.db import models
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
-from releases.exceptions import ConcurrentModification, IllegalTransition, InvalidInput, NotAllowed, UnmetConditions
+from rdm_site.exceptions import ConcurrentModification, IllegalTransition, InvalidInput, NotAllowed, UnmetConditions
 
 M = TypeVar("M", bound=models.Model)
+
+# A reason or comment given with a decision or transition.
+REASON_MAX_LENGTH = 2000
+# Any other free text (descriptions, release notes, steps of a rollback plan) without a limit of its own.
+TEXT_MAX_LENGTH = 20000
 
 
 def ensure_allowed(*problems: str | None) -> None:
@@ -24,21 +33,46 @@ def ensure_conditions(summary: str, problems: list[str]) -> None:
         raise UnmetConditions(summary, problems)
 
 
-def require_text(value: str, what: str) -> str:
+def bounded_text(value: str | None, what: str, max_length: int = REASON_MAX_LENGTH) -> str:
+    """The text stripped, or InvalidInput when it is longer than ``max_length`` characters."""
     value = (value or "").strip()
+    if len(value) > max_length:
+        raise InvalidInput(f"Shorten {what} to at most {max_length} characters (it has {len(value)}).")
+    return value
+
+
+def require_text(value: str | None, what: str, max_length: int = REASON_MAX_LENGTH) -> str:
+    """Like ``bounded_text``, and refused when empty: a mandatory reason."""
+    value = bounded_text(value, what, max_length)
     if not value:
         raise InvalidInput(f"Give {what}.")
     return value
 
 
-def validated(instance: models.Model, what: str = "") -> None:
-    """``full_clean``, with Django's ValidationError turned into the domain's InvalidInput (every problem listed)."""
+def _text_length_problems(instance: models.Model) -> dict[str, list[str]]:
+    """Text fields have no length limit in the database; the services give them one."""
+    problems = {}
+    for field in instance._meta.concrete_fields:
+        if isinstance(field, models.TextField):
+            limit = field.max_length or TEXT_MAX_LENGTH
+            value = getattr(instance, field.attname) or ""
+            if len(value) > limit:
+                problems[field.name] = [f"at most {limit} characters (it has {len(value)})"]
+    return problems
+
+
+def validated(instance: models.Model, what: str = "", exclude: list[str] | None = None) -> None:
+    """``full_clean`` and the text limits, with every problem listed in the domain's InvalidInput."""
+    found = _text_length_problems(instance)
     try:
-        instance.full_clean()
+        instance.full_clean(exclude=exclude)
     except ValidationError as error:
-        messages = [f"{field}: {'; '.join(found)}" for field, found in error.message_dict.items()]
+        for field, messages in error.message_dict.items():
+            found.setdefault(field, []).extend(messages)
+    if found:
+        messages = [f"{field}: {'; '.join(problems)}" for field, problems in found.items()]
         label = what or instance._meta.verbose_name
-        raise InvalidInput(f"The {label} is not valid: {' '.join(messages)}", messages) from None
+        raise InvalidInput(f"The {label} is not valid: {' '.join(messages)}", messages)
 
 
 def locked(instance: M) -> M:

@@ -1,0 +1,47 @@
+"""One record of every transition and significant edit of a governed record: the audit event and its outbox row.
+
+Both are written in the caller's transaction, so the outside (webhooks, live pages) hears of a transition
+exactly when it is committed. Actions read ``<entity>.<verb>``: the transition's name (``release.submit``),
+or ``create``, ``update`` and ``delete`` for edits.
+"""
+
+from django.contrib.auth.models import User
+from django.db import models
+
+from rdm_site.audit import audit_record
+from rdm_site.models import AuditEvent, OutboxEvent
+
+
+def transition_record(
+    *,
+    actor: User | None,
+    target: models.Model,
+    action: str,
+    from_state: str = "",
+    to_state: str = "",
+    reason: str = "",
+    changes: dict | None = None,
+    object_repr: str = "",
+) -> AuditEvent:
+    """Audit ``action`` on ``target`` and put it in the outbox, inside the caller's transaction."""
+    entity, _, verb = action.partition(".")
+    if not entity or not verb or verb == "edit":
+        raise ValueError(f"an action reads '<entity>.<verb>' (edits are '.update'), not {action!r}")
+    event = audit_record(
+        actor=actor,
+        action=action,
+        target=target,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        changes=changes,
+        object_repr=object_repr,
+    )
+    OutboxEvent.objects.create(
+        audit_event=event,
+        event_type=action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        occurred_at=event.occurred_at,
+    )
+    return event
