@@ -22,6 +22,17 @@ def _flush_past_the_audit_triggers():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(request, settings):
+    """Hash passwords with MD5: the production hasher is slow on purpose, and tests make many users.
+
+    A test whose users sign in to a separately started server (which keeps the production hashers)
+    opts out with ``@pytest.mark.real_password_hasher``.
+    """
+    if request.node.get_closest_marker("real_password_hasher") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def process_log_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("processes")

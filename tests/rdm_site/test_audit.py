@@ -76,7 +76,7 @@ def test_record_refuses_ambiguous_or_unnamed_objects_and_unknown_actors():
         audit_record(actor=None, action="x", target=user, object_type="auth.user")
     with pytest.raises(ValueError, match="unsaved"):
         audit_record(actor=None, action="x", target=Group(name="new"))
-    with pytest.raises(TypeError, match="user or None"):
+    with pytest.raises(TypeError, match=r"an audit actor is a user .*or None, not str"):
         audit_record(actor="alice", action="x")
 
 
@@ -187,7 +187,7 @@ def test_concurrent_appends_never_fork_the_chain():
         pytest.param(lambda event: event.delete(), id="orm-delete"),
         pytest.param(lambda event: _sql(f"UPDATE {TABLE} SET reason = 'x'"), id="sql-update"),
         pytest.param(lambda event: _sql(f"DELETE FROM {TABLE}"), id="sql-delete"),
-        pytest.param(lambda event: _sql(f"TRUNCATE {TABLE}"), id="sql-truncate"),
+        pytest.param(lambda event: _sql(f"TRUNCATE {TABLE} CASCADE"), id="sql-truncate"),
     ],
 )
 def test_the_database_refuses_to_change_or_remove_events(tamper):

@@ -65,6 +65,7 @@ def test_sign_out_needs_a_post(client, demo_users):
     assert client.get("/").status_code == 302
 
 
+@pytest.mark.real_password_hasher
 @pytest.mark.django_db(transaction=True)
 def test_sign_in_through_the_production_web_server_with_csrf(web_server):
     from rdm_site.demo import demo_users_load
@@ -83,3 +84,14 @@ def test_sign_in_through_the_production_web_server_with_csrf(web_server):
     assert response.url == web_server + "/"
     assert "Welcome, Rita Release" in dashboard
     assert "Release Manager" in dashboard
+
+
+@pytest.mark.django_db
+def test_tests_hash_passwords_with_the_fast_hasher_unless_they_ask_for_the_real_one():
+    assert UserFactory().password.startswith("md5$")
+
+
+@pytest.mark.real_password_hasher
+@pytest.mark.django_db
+def test_a_test_marked_for_the_real_hasher_hashes_as_production_does():
+    assert UserFactory().password.startswith("pbkdf2_sha256$")
