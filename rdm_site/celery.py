@@ -63,4 +63,15 @@ def _beat_schedule(sender, **kwargs):
             # A late run is pointless: the next one comes a few seconds later.
             "options": {"expires": settings.RDM_RECONCILE_SECONDS},
         },
+        "outbox-dispatch": {
+            "task": "rdm_site.tasks.outbox_dispatch_task",
+            "schedule": settings.RDM_OUTBOX_DISPATCH_SECONDS,
+            "options": {"expires": settings.RDM_OUTBOX_DISPATCH_SECONDS},
+        },
+        "webhook-deliveries-due": {
+            "task": "rdm_site.tasks.webhook_deliveries_due_task",
+            "schedule": settings.RDM_OUTBOX_DISPATCH_SECONDS,
+            "options": {"expires": settings.RDM_OUTBOX_DISPATCH_SECONDS},
+        },
+        "idempotency-records-purge": {"task": "rdm_site.tasks.idempotency_records_purge_task", "schedule": 3600.0},
     }

@@ -7,3 +7,16 @@ class ActorKind(models.TextChoices):
     USER = "user", "user"
     TOKEN = "token", "API token"
     SYSTEM = "system", "system"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "pending"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+
+
+DELIVERY_STATE_COLOURS = {
+    DeliveryState.PENDING: "yellow",
+    DeliveryState.SUCCEEDED: "green",
+    DeliveryState.FAILED: "red",
+}

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 
-from rdm_site.choices import ActorKind
+from rdm_site.choices import ActorKind, DeliveryState
 
 # The first event's predecessor.
 GENESIS_HASH = "0" * 64
@@ -214,3 +214,96 @@ class Actor(User):
 
         allowed = super().has_perm(perm, obj)
         return allowed and (self.token is None or scopes_allow(self.token.scopes, perm))
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST sent with an ``Idempotency-Key``: a retry with the same key and body gets it
+    again instead of a second effect. Keys belong to whoever sent them (a user, or a token).
+    """
+
+    owner_key = models.CharField("owner", max_length=40, help_text='"user:<id>" or "token:<id>".')
+    key = models.CharField("idempotency key", max_length=255)
+    request_hash = models.CharField("request hash", max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField("status code")
+    content_type = models.CharField("content type", max_length=100)
+    response_body = models.BinaryField("response body")
+    created_at = models.DateTimeField("created at", default=timezone.now)
+
+    class Meta:
+        verbose_name = "idempotency record"
+        verbose_name_plural = "idempotency records"
+        constraints = [models.UniqueConstraint(fields=["owner_key", "key"], name="rdm_site_idempotency_key_once")]
+        indexes = [models.Index(fields=["created_at"], name="rdm_site_idempotency_age_idx")]
+
+    def __str__(self):
+        return f"{self.owner_key} {self.key} → {self.status_code}"
+
+
+class Webhook(models.Model):
+    """A subscription: RDM posts each matching event, signed with the subscription's secret, to ``url``.
+
+    ``event_types`` lists exact types (``release.approve``), families (``release.*``) or ``*`` for all. The
+    secret is kept encrypted (it must sign every delivery) and shown once, when the webhook is made.
+    """
+
+    owner = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="webhooks", verbose_name="owner")
+    name = models.CharField("name", max_length=100)
+    url = models.URLField("URL", max_length=500)
+    event_types = models.JSONField("event types", default=list)
+    secret_encrypted = models.TextField("secret (encrypted)", editable=False)
+    active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField("created at", default=timezone.now)
+
+    class Meta:
+        verbose_name = "webhook"
+        verbose_name_plural = "webhooks"
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="rdm_site_webhook_name_per_owner")]
+
+    def __str__(self):
+        return self.name
+
+    def wants(self, event_type: str) -> bool:
+        family = event_type.partition(".")[0] + ".*"
+        return any(pattern in ("*", event_type, family) for pattern in self.event_types)
+
+
+class WebhookDelivery(models.Model):
+    """One event posted (or to be posted) to one webhook, with every attempt's outcome.
+
+    A failed attempt is retried at ``next_attempt_at`` (exponential backoff, stored here rather than held in
+    the broker) until ``RDM_WEBHOOK_MAX_ATTEMPTS``, then the delivery is marked failed.
+    """
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries", verbose_name="webhook")
+    event_type = models.CharField("event type", max_length=100)
+    audit_event_id = models.PositiveBigIntegerField("audit event", null=True, blank=True)
+    payload = models.JSONField("payload")
+    state = models.CharField("state", max_length=20, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField("attempts", default=0)
+    next_attempt_at = models.DateTimeField("next attempt at", null=True, blank=True)
+    last_attempt_at = models.DateTimeField("last attempt at", null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField("response status", null=True, blank=True)
+    response_ms = models.PositiveIntegerField("duration (ms)", null=True, blank=True)
+    response_excerpt = models.TextField("response (first 1 KB)", blank=True)
+    error = models.TextField("error", blank=True)
+    redelivery_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="redelivery of"
+    )
+    created_at = models.DateTimeField("created at", default=timezone.now)
+    delivered_at = models.DateTimeField("delivered at", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="pending"),
+                name="rdm_site_delivery_due_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} → {self.webhook} ({self.state})"

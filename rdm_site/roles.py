@@ -136,13 +136,16 @@ _DEPLOYMENTS_RUN_CONTINUOUS = _DEPLOYMENTS_CONFIGURE | {
     "deployments.run_continuous_deployment",
 }
 
+# Webhook subscriptions: those who run releases and pipelines wire them to chat and tools (each manages their own).
+_WEBHOOKS = frozenset({"rdm_site.add_webhook", "rdm_site.change_webhook", "rdm_site.delete_webhook"})
+
 # What each role may change, as "app_label.codename".
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}) | _RELEASES_RELEASE_MANAGER,
+    Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}) | _RELEASES_RELEASE_MANAGER | _WEBHOOKS,
     Role.CHANGE_APPROVER: _RELEASES_CHANGE_APPROVER,
     Role.EMERGENCY_APPROVER: _RELEASES_EMERGENCY_APPROVER,
-    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _RELEASES_DEPLOYMENT_MANAGER | _DEPLOYMENTS_RUN,
-    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _RELEASES_BUILD_ENGINEER | _DEPLOYMENTS_RUN_CONTINUOUS,
+    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _RELEASES_DEPLOYMENT_MANAGER | _DEPLOYMENTS_RUN | _WEBHOOKS,
+    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _RELEASES_BUILD_ENGINEER | _DEPLOYMENTS_RUN_CONTINUOUS | _WEBHOOKS,
     Role.SERVICE_OWNER: _CMDB_EDIT | _RELEASES_SERVICE_OWNER,
     Role.VIEWER: frozenset(),
 }

@@ -191,13 +191,23 @@ STORAGES = {
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rdm_site.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["rdm_site.api.throttling.ActorRateThrottle"],
+    # Requests per API token and per signed-in user (429 with Retry-After beyond).
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("RDM_API_RATE_TOKEN", default="1200/min"),
+        "user": env.str("RDM_API_RATE_USER", default="600/min"),
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rdm_site.api.permissions.RdmModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
+        "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "rdm_site.api.pagination.PagePagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rdm_site.api.exceptions.problem_exception_handler",
@@ -212,6 +222,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# A retried POST with the same Idempotency-Key gets the first answer for this long (at least 24 hours).
+RDM_IDEMPOTENCY_HOURS = max(env.int("RDM_IDEMPOTENCY_HOURS", default=48), 24)
+# JUnit XML results up to 10 MB are accepted in one request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
+
+# --- webhooks ---------------------------------------------------------------------------------
+# How often committed events are turned into webhook deliveries, and due retries queued (Celery beat).
+RDM_OUTBOX_DISPATCH_SECONDS = env.float("RDM_OUTBOX_DISPATCH_SECONDS", default=2.0)
+RDM_WEBHOOK_TIMEOUT_SECONDS = env.float("RDM_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+RDM_WEBHOOK_MAX_ATTEMPTS = env.int("RDM_WEBHOOK_MAX_ATTEMPTS", default=8)
+# Retries wait base, 2 x base, 4 x base, … seconds, at most max.
+RDM_WEBHOOK_RETRY_BASE_SECONDS = env.float("RDM_WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+RDM_WEBHOOK_RETRY_MAX_SECONDS = env.float("RDM_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 
 # --- deployment execution ----------------------------------------------------------------------
 # Outbound HTTP from executors (rdm_site/outbound.py) goes only to these hosts: exact names or

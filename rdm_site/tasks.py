@@ -17,3 +17,31 @@ def notifications_email_task(notification_ids: list[int]) -> int:
     from rdm_site.notifications import notifications_email
 
     return notifications_email(notification_ids)
+
+
+@shared_task(acks_late=True, max_retries=0)
+def outbox_dispatch_task() -> int:
+    from rdm_site.webhooks import outbox_dispatch
+
+    return outbox_dispatch()
+
+
+@shared_task(acks_late=True, max_retries=0)
+def webhook_deliver_task(delivery_id: int) -> str:
+    from rdm_site.webhooks import webhook_deliver
+
+    return webhook_deliver(delivery_id)
+
+
+@shared_task(acks_late=True, max_retries=0)
+def webhook_deliveries_due_task() -> int:
+    from rdm_site.webhooks import webhook_deliveries_due
+
+    return webhook_deliveries_due()
+
+
+@shared_task(acks_late=True)
+def idempotency_records_purge_task() -> int:
+    from rdm_site.api.idempotency import idempotency_records_purge
+
+    return idempotency_records_purge()

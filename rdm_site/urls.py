@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from rdm_site import views
+from rdm_site.api.urls import schema_urlpatterns
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("rdm_site.api.urls")),
+    path("api/", include(schema_urlpatterns)),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),

@@ -17,7 +17,7 @@ def test_users_list_shows_roles_to_any_role(client, demo_users):
 
 @pytest.mark.django_db
 def test_users_list_refused_without_sign_in_or_role(client):
-    assert client.get("/api/v1/users/").status_code == 403
+    assert client.get("/api/v1/users/").status_code == 401
     client.force_login(UserFactory(username="no.role"))
     assert client.get("/api/v1/users/").status_code == 403
 
@@ -30,12 +30,12 @@ def test_users_are_read_only_through_the_api(client, demo_users):
 
 @pytest.mark.django_db
 def test_openapi_schema_and_docs_are_served_without_a_cdn(client, demo_users):
-    assert client.get("/api/v1/schema/").status_code == 403
+    assert client.get("/api/schema/").status_code == 401
     client.force_login(demo_users["vera.viewer"])
-    schema = client.get("/api/v1/schema/", {"format": "json"})
+    schema = client.get("/api/schema/", {"format": "json"})
     assert schema.status_code == 200
     assert "/api/v1/users/" in schema.json()["paths"]
-    docs = client.get("/api/v1/docs/").content.decode()
+    docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs
     assert "cdn" not in docs.lower()
     assert "unpkg" not in docs.lower()
@@ -45,8 +45,9 @@ def test_openapi_schema_and_docs_are_served_without_a_cdn(client, demo_users):
 def test_errors_come_as_rfc_9457_problem_details(client, demo_users):
     refused = client.get("/api/v1/users/")
     assert refused["Content-Type"] == "application/problem+json"
-    assert refused.json()["status"] == 403
-    assert refused.json()["title"] == "Forbidden"
+    assert refused.json()["status"] == 401
+    assert refused.json()["title"] == "Unauthorized"
+    assert refused["WWW-Authenticate"] == 'Bearer realm="api"'
     client.force_login(demo_users["vera.viewer"])
     missing = client.get("/api/v1/users/999999/")
     assert missing.status_code == 404
