@@ -29,7 +29,7 @@ from rdm_site.api.serializers import (
 from rdm_site.api.viewsets import PROBLEMS, NoInput, RdmReadOnlyViewSet, RdmViewSetMixin, transition_action
 from rdm_site.exports import audit_csv_lines
 from rdm_site.filtersets import AuditEventFilterSet, WebhookDeliveryFilterSet
-from rdm_site.models import ApiToken, AuditEvent, Webhook, WebhookDelivery
+from rdm_site.models import ApiToken, AuditEvent, Notification, Webhook, WebhookDelivery
 from rdm_site.selectors import audit_events_in_id_order, notifications_for
 
 
@@ -63,6 +63,8 @@ class ApiTokenViewSet(
     filterset_fields = ["name"]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return ApiToken.objects.none()
         return ApiToken.objects.filter(owner=self.request.user).select_related("owner").order_by("name")
 
     def create(self, request, *args, **kwargs):
@@ -173,11 +175,17 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     filterset_fields = ["kind", "object_type", "object_id"]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Notification.objects.none()
         return notifications_for(self.request.user)
 
-    @extend_schema(request=NotificationsReadSerializer, responses={200: MarkedReadSerializer, **PROBLEMS})
-    @action(detail=False, methods=["post"])
-    def read(self, request):
+    @extend_schema(
+        operation_id="notifications_read_all",
+        request=NotificationsReadSerializer,
+        responses={200: MarkedReadSerializer, **PROBLEMS},
+    )
+    @action(detail=False, methods=["post"], url_path="read")
+    def read_all(self, request):
         given = NotificationsReadSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         marked = notifications.notifications_mark_read(user=request.user, ids=given.validated_data.get("ids"))
