@@ -6,39 +6,19 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
+from cmdb import permissions as perms
 from cmdb import services
+from cmdb.actions import UPDATE, ci_available_actions
 from cmdb.choices import CI_STATE_COLOURS, CRITICALITY_COLOURS, ENVIRONMENT_TIER_COLOURS, CiTransition
-from cmdb.exceptions import CmdbError
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
-from cmdb.permissions import may_edit_ci
+from rdm_site.admin_support import ServiceBackedAdmin, refusal_messages, service_action
+from rdm_site.exceptions import DomainError
 
 
 def _badge(label: str, colour: str):
     return format_html(
         '<span style="background:{};color:#fff;padding:1px 8px;border-radius:8px">{}</span>', colour, label
     )
-
-
-class ServiceBackedAdmin(admin.ModelAdmin):
-    """Saves call a create and an update service instead of ``Model.save``."""
-
-    def create(self, request, fields: dict):
-        raise NotImplementedError
-
-    def update(self, request, obj, data: dict):
-        raise NotImplementedError
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            saved = self.update(request, obj, {name: form.cleaned_data[name] for name in form.changed_data})
-        else:
-            saved = self.create(request, dict(form.cleaned_data))
-        obj.pk = saved.pk
-
-    def save_related(self, request, form, formsets, change):
-        # The services have saved the many-to-many fields already; only inlines are left.
-        for formset in formsets:
-            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(Environment)
@@ -52,8 +32,11 @@ class EnvironmentAdmin(ServiceBackedAdmin):
     def tier_badge(self, environment):
         return _badge(environment.get_tier_display(), ENVIRONMENT_TIER_COLOURS[environment.tier])
 
-    def create(self, request, fields):
-        return services.environment_create(actor=request.user, **fields)
+    add_permission = perms.ADD_ENVIRONMENT
+    change_permission = perms.CHANGE_ENVIRONMENT
+
+    def create(self, request, form):
+        return services.environment_create(actor=request.user, **form.cleaned_data)
 
     def update(self, request, obj, data):
         return services.environment_update(environment=obj, actor=request.user, data=data)
@@ -72,8 +55,11 @@ class ServiceAdmin(ServiceBackedAdmin):
     def criticality_badge(self, service):
         return _badge(service.get_criticality_display(), CRITICALITY_COLOURS[service.criticality])
 
-    def create(self, request, fields):
-        return services.service_create(actor=request.user, **fields)
+    add_permission = perms.ADD_SERVICE
+    change_permission = perms.CHANGE_SERVICE
+
+    def create(self, request, form):
+        return services.service_create(actor=request.user, **form.cleaned_data)
 
     def update(self, request, obj, data):
         return services.service_update(service=obj, actor=request.user, data=data)
@@ -103,19 +89,19 @@ class IncomingRelationshipInline(OutgoingRelationshipInline):
 
 
 def _transition_action(transition: CiTransition):
-    def run(modeladmin, request, queryset):
-        moved = 0
-        for ci in queryset:
-            try:
-                services.ci_transition(ci=ci, transition=transition, actor=request.user, reason="admin action")
-                moved += 1
-            except CmdbError as error:
-                modeladmin.message_user(request, str(error), messages.ERROR)
-        if moved:
-            modeladmin.message_user(request, f"{transition.label}: {moved} CI(s).", messages.SUCCESS)
-
-    run.__name__ = f"ci_{transition.value}"
-    return admin.action(description=f"{transition.label} (selected CIs)", permissions=["change"])(run)
+    """The admin action for one lifecycle transition; retiring asks why (the trail keeps the answer)."""
+    if transition == CiTransition.RETIRE:
+        return service_action(
+            transition.label,
+            lambda ci, actor, reason: services.ci_transition(ci=ci, transition=transition, actor=actor, reason=reason),
+            reason="Why are these CIs retired?",
+            permission=perms.CHANGE_CI,
+        )
+    return service_action(
+        transition.label,
+        lambda ci, actor: services.ci_transition(ci=ci, transition=transition, actor=actor),
+        permission=perms.CHANGE_CI,
+    )
 
 
 @admin.register(ConfigurationItem)
@@ -133,32 +119,36 @@ class ConfigurationItemAdmin(ServiceBackedAdmin):
     def state_badge(self, ci):
         return _badge(ci.get_state_display(), CI_STATE_COLOURS[ci.state])
 
+    add_permission = perms.ADD_CI
+    change_permission = perms.CHANGE_CI
+
     def has_change_permission(self, request, obj=None):
+        """Service Owners may change the CIs of their own services only: the CI's rule table decides."""
         allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or may_edit_ci(request.user, obj.service))
+        return allowed and (obj is None or UPDATE in ci_available_actions(obj, request.user))
 
     @admin.action(description="Take a baseline of the selected CIs", permissions=["add_baseline"])
     def take_baseline(self, request, queryset):
         name = f"admin selection {timezone.now():%Y-%m-%d %H:%M}"
         try:
             baseline = services.baseline_take(name=name, cis=queryset, actor=request.user)
-        except CmdbError as error:
-            self.message_user(request, str(error), messages.ERROR)
+        except DomainError as error:
+            self.message_user(request, " ".join(refusal_messages(error)), messages.ERROR)
         else:
             self.message_user(request, f"Baseline {baseline.name!r} taken of {baseline.items.count()} CI(s).")
 
     def has_add_baseline_permission(self, request):
-        return request.user.has_perm("cmdb.add_baseline")
+        return request.user.has_perm(perms.ADD_BASELINE)
 
-    def create(self, request, fields):
-        return services.ci_create(actor=request.user, **fields)
+    def create(self, request, form):
+        return services.ci_create(actor=request.user, **form.cleaned_data)
 
     def update(self, request, obj, data):
-        return services.ci_update(ci=obj, actor=request.user, data=data, reason="admin edit")
+        return services.ci_update(ci=obj, actor=request.user, data=data)
 
 
 @admin.register(Relationship)
-class RelationshipAdmin(admin.ModelAdmin):
+class RelationshipAdmin(ServiceBackedAdmin):
     """Relationships are facts: added or removed, never edited."""
 
     list_display = ["source", "kind", "target"]
@@ -167,21 +157,17 @@ class RelationshipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["source", "target"]
     list_select_related = ["source__environment", "target__environment"]
 
+    add_permission = perms.ADD_RELATIONSHIP
+    delete_permission = perms.DELETE_RELATIONSHIP
+
     def has_change_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):
-        relationship = services.relationship_add(
-            source=obj.source, target=obj.target, kind=obj.kind, actor=request.user
-        )
-        obj.pk = relationship.pk
+    def create(self, request, form):
+        return services.relationship_add(actor=request.user, **form.cleaned_data)
 
-    def delete_model(self, request, obj):
+    def delete(self, request, obj):
         services.relationship_remove(relationship=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for relationship in queryset:
-            services.relationship_remove(relationship=relationship, actor=request.user)
 
 
 class BaselineItemInline(admin.TabularInline):

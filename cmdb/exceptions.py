@@ -1,21 +1,15 @@
-"""The CMDB's domain errors: members of the platform family (rdm_site.exceptions), which maps them
-once to HTTP statuses and browser messages."""
+"""The CMDB's refusals: the platform's domain error family (``rdm_site.exceptions``), which maps them once to
+HTTP statuses and browser messages, and the import's own."""
 
 from typing import NamedTuple
 
-from rdm_site import exceptions as platform
-
-
-class CmdbError(platform.DomainError):
-    """Base of every refusal the CMDB gives; the message is written for the person who asked."""
-
-
-class NotAllowed(CmdbError, platform.NotAllowed):
-    """The actor may not do this; the message says why (missing role, or not the service's owner)."""
-
-
-class IllegalTransition(CmdbError, platform.IllegalTransition):
-    """The CI's lifecycle does not allow this transition from its current state."""
+from rdm_site.exceptions import (  # noqa: F401 - re-exported: the family a caller of the CMDB catches
+    ConcurrentModification,
+    DomainError,
+    IllegalTransition,
+    InvalidInput,
+    NotAllowed,
+)
 
 
 class ImportProblem(NamedTuple):
@@ -23,7 +17,7 @@ class ImportProblem(NamedTuple):
     reason: str
 
 
-class ImportFailed(CmdbError, platform.InvalidInput):
+class ImportFailed(InvalidInput):
     """A file could not be imported; nothing of it was. Lists every problem found, each with its place."""
 
     def __init__(self, errors: list[ImportProblem]):

@@ -34,6 +34,6 @@ def ownership_problem(actor: User | None, service: Service | None, attempt: str)
     )
 
 
-def may_edit_ci(actor: User, service: Service | None) -> bool:
-    """Whether ``actor`` may change a CI of ``service`` at all (used to offer or hide edit controls)."""
-    return not (permission_problem(actor, CHANGE_CI, "") or ownership_problem(actor, service, ""))
+def ci_edit_problem(actor: User | None, permission: str, service: Service | None, attempt: str) -> str | None:
+    """Why ``actor`` may not ``attempt`` a change needing ``permission`` on a CI of ``service``, or None."""
+    return permission_problem(actor, permission, attempt) or ownership_problem(actor, service, attempt)

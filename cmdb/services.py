@@ -1,8 +1,10 @@
-"""Every write to the CMDB. Each service is one transaction: it checks who may, re-reads what it changes
-under a row lock, refuses with a ``cmdb.exceptions`` error, and records an audit event.
+"""Every write to the CMDB. Each service is one transaction: it re-reads what it changes under a row lock,
+checks who may (``cmdb.actions`` for CIs), refuses with the platform's domain errors, and records the
+transition or edit (``rdm_site.transitions``).
 
 ``actor`` is the user acting, or None when RDM acts on its own authority (a task after a deployment);
-requests always pass their user. Bad field values raise Django's ``ValidationError``.
+requests always pass their user. Bad field values and reasons that are too long raise ``InvalidInput``
+naming every problem.
 """
 
 from collections.abc import Iterable
@@ -13,36 +15,35 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Model
 from django.utils.text import slugify
-from django_fsm import can_proceed
 
 from cmdb import permissions as perms
+from cmdb.actions import CI_ACTIONS, UPDATE
 from cmdb.choices import CiState, CiTransition, CiType, Criticality, EnvironmentTier, ImportFormat, RelationshipKind
-from cmdb.exceptions import IllegalTransition, NotAllowed
 from cmdb.importing import ImportPlan, PlannedCi, import_plan
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
-from rdm_site.audit import audit_record
-from rdm_site.changes import apply_changes, audit_value
+from rdm_site.actions import action_ensure
+from rdm_site.changes import apply_changes
+from rdm_site.domain import apply_transition, bounded_text, ensure_allowed, locked, save, validated
+from rdm_site.transitions import transition_record
 
 ENVIRONMENT_FIELDS = ("name", "slug", "tier", "promotion_order", "description")
-SERVICE_FIELDS = ("name", "slug", "description", "owner", "criticality")  # and stakeholders, a set
+SERVICE_FIELDS = ("name", "slug", "description", "owner", "criticality", "stakeholders")
 CI_FIELDS = ("name", "ci_type", "version", "attributes", "owner", "environment", "service")
 
 
-def _ensure(problem: str | None) -> None:
-    if problem:
-        raise NotAllowed(problem)
-
-
 def _save_new(instance: Model) -> None:
-    instance.full_clean()
+    validated(instance)
     instance.save()
 
 
 def _save_changes(instance: Model, changes: dict[str, list[Any]]) -> None:
-    """Save only what changed (and the row's "updated" stamp, when it has one)."""
-    instance.full_clean()
+    """Save only the columns that changed (and the row's "updated" stamp); ``apply_changes`` set the
+    many-to-many fields already.
+    """
+    validated(instance)
+    columns = {field.name for field in instance._meta.concrete_fields}
     stamps = [f.name for f in instance._meta.concrete_fields if getattr(f, "auto_now", False)]
-    instance.save(update_fields=[*changes, *stamps])
+    save(instance, update_fields=[*(name for name in changes if name in columns), *stamps])
 
 
 # --- environments and services: administrators only (no role holds these permissions) --------
@@ -59,23 +60,25 @@ def environment_create(
     description: str = "",
 ) -> Environment:
     """Environments are the path every release walks to production, so only administrators lay it out."""
-    _ensure(perms.permission_problem(actor, perms.ADD_ENVIRONMENT, f"create environment {name!r}"))
+    ensure_allowed(perms.permission_problem(actor, perms.ADD_ENVIRONMENT, f"create environment {name!r}"))
     environment = Environment(
         name=name, slug=slug or slugify(name), tier=tier, promotion_order=promotion_order, description=description
     )
     _save_new(environment)
-    audit_record(actor=actor, action="environment.create", target=environment)
+    transition_record(actor=actor, target=environment, action="environment.create")
     return environment
 
 
 @transaction.atomic
 def environment_update(*, environment: Environment, actor: User | None, data: dict[str, Any]) -> Environment:
     """Renaming or reordering environments changes every release's path; the trail keeps what it was."""
-    _ensure(perms.permission_problem(actor, perms.CHANGE_ENVIRONMENT, f"change environment {environment.name!r}"))
-    environment = Environment.objects.select_for_update().get(pk=environment.pk)
+    environment = locked(environment)
+    ensure_allowed(
+        perms.permission_problem(actor, perms.CHANGE_ENVIRONMENT, f"change environment {environment.name!r}")
+    )
     if changes := apply_changes(environment, data, ENVIRONMENT_FIELDS):
         _save_changes(environment, changes)
-        audit_record(actor=actor, action="environment.edit", target=environment, changes=changes)
+        transition_record(actor=actor, target=environment, action="environment.update", changes=changes)
     return environment
 
 
@@ -91,32 +94,24 @@ def service_create(
     stakeholders: Iterable[User] = (),
 ) -> Service:
     """A service names who is accountable (its owner may then maintain its CIs), so administrators create it."""
-    _ensure(perms.permission_problem(actor, perms.ADD_SERVICE, f"create service {name!r}"))
+    ensure_allowed(perms.permission_problem(actor, perms.ADD_SERVICE, f"create service {name!r}"))
     service = Service(
         name=name, slug=slug or slugify(name), owner=owner, criticality=criticality, description=description
     )
     _save_new(service)
     service.stakeholders.set(stakeholders)
-    audit_record(actor=actor, action="service.create", target=service)
+    transition_record(actor=actor, target=service, action="service.create")
     return service
 
 
 @transaction.atomic
 def service_update(*, service: Service, actor: User | None, data: dict[str, Any]) -> Service:
     """A new owner hands over the right to edit the service's CIs; the trail says who held it when."""
-    _ensure(perms.permission_problem(actor, perms.CHANGE_SERVICE, f"change service {service.name!r}"))
-    service = Service.objects.select_for_update().get(pk=service.pk)
-    data = dict(data)
-    stakeholders = data.pop("stakeholders", None)
+    service = locked(service)
+    ensure_allowed(perms.permission_problem(actor, perms.CHANGE_SERVICE, f"change service {service.name!r}"))
     if changes := apply_changes(service, data, SERVICE_FIELDS):
         _save_changes(service, changes)
-    if stakeholders is not None:
-        before, after = set(service.stakeholders.all()), set(stakeholders)
-        if before != after:
-            changes["stakeholders"] = [sorted(map(audit_value, before)), sorted(map(audit_value, after))]
-            service.stakeholders.set(after)
-    if changes:
-        audit_record(actor=actor, action="service.edit", target=service, changes=changes)
+        transition_record(actor=actor, target=service, action="service.update", changes=changes)
     return service
 
 
@@ -125,12 +120,8 @@ def service_update(*, service: Service, actor: User | None, data: dict[str, Any]
 
 def _ci_for_update(ci: ConfigurationItem) -> ConfigurationItem:
     """The CI as the database holds it now, locked until the transaction ends."""
-    locked = ConfigurationItem.objects.select_for_update(of=("self",)).select_related("environment", "service__owner")
-    return locked.get(pk=ci.pk)
-
-
-def _ensure_may_change_ci(actor: User | None, ci: ConfigurationItem, permission: str, attempt: str) -> None:
-    _ensure(perms.permission_problem(actor, permission, attempt) or perms.ownership_problem(actor, ci.service, attempt))
+    cis = ConfigurationItem.objects.select_for_update(of=("self",)).select_related("environment", "service__owner")
+    return cis.get(pk=ci.pk)
 
 
 @transaction.atomic
@@ -150,7 +141,7 @@ def ci_create(
     is in: that is its first state, not a move through the lifecycle.
     """
     attempt = f"create CI {name!r} in {environment}"
-    _ensure(perms.permission_problem(actor, perms.ADD_CI, attempt) or perms.ownership_problem(actor, service, attempt))
+    ensure_allowed(perms.ci_edit_problem(actor, perms.ADD_CI, service, attempt))
     ci = ConfigurationItem(
         name=name,
         environment=environment,
@@ -158,11 +149,11 @@ def ci_create(
         service=service,
         owner=owner,
         version=version,
-        attributes=attributes or {},
+        attributes=attributes if attributes is not None else {},
         state=state,
     )
     _save_new(ci)
-    audit_record(actor=actor, action="ci.create", target=ci, to_state=ci.state)
+    transition_record(actor=actor, target=ci, action="ci.create", to_state=ci.state)
     return ci
 
 
@@ -175,29 +166,16 @@ def ci_update(
     Service Owners may edit CIs of their own services, and may not move a CI into someone else's.
     Returns the fresh CI; ``data`` is applied to the row as it is now, not to the caller's copy.
     """
+    reason = bounded_text(reason, "the reason")
     ci = _ci_for_update(ci)
-    _ensure_may_change_ci(actor, ci, perms.CHANGE_CI, f"change CI {ci}")
+    action_ensure(CI_ACTIONS, UPDATE, ci, actor)
     new_service = data.get("service", ci.service)
     if new_service != ci.service:
-        _ensure(perms.ownership_problem(actor, new_service, f"move CI {ci} to service {new_service}"))
+        ensure_allowed(perms.ownership_problem(actor, new_service, f"move CI {ci} to service {new_service}"))
     if changes := apply_changes(ci, data, CI_FIELDS):
         _save_changes(ci, changes)
-        audit_record(actor=actor, action="ci.edit", target=ci, reason=reason, changes=changes)
+        transition_record(actor=actor, target=ci, action="ci.update", reason=reason, changes=changes)
     return ci
-
-
-def _run_transition(ci: ConfigurationItem, transition: CiTransition) -> None:
-    method = getattr(ci, transition.value)
-    if not can_proceed(method):
-        sources = " or ".join(ConfigurationItem.transition_sources(transition))
-        raise IllegalTransition(
-            ci,
-            transition.value,
-            ci.state,
-            detail=f"CI {ci} cannot {transition.value} ({transition.label.lower()}): it is {ci.state}, "
-            f"and {transition.value} starts only from {sources}.",
-        )
-    method()
 
 
 @transaction.atomic
@@ -210,23 +188,18 @@ def ci_transition(
     ``IllegalTransition``. Returns the fresh CI.
     """
     transition = CiTransition(transition)
+    reason = bounded_text(reason, "the reason")
     ci = _ci_for_update(ci)
-    _ensure_may_change_ci(actor, ci, perms.CHANGE_CI, f"{transition.value} CI {ci}")
-    from_state = ci.state
-    _run_transition(ci, transition)
-    ci.save(update_fields=["state", "updated"])
-    audit_record(
-        actor=actor, action="ci.transition", target=ci, from_state=from_state, to_state=ci.state, reason=reason
+    action_ensure(CI_ACTIONS, transition.value, ci, actor)
+    from_state, to_state = apply_transition(ci, transition.value)
+    save(ci, update_fields=["state", "updated"])
+    transition_record(
+        actor=actor, target=ci, action=f"ci.{transition.value}", from_state=from_state, to_state=to_state, reason=reason
     )
     return ci
 
 
 # --- relationships ----------------------------------------------------------------------------
-
-
-def _relationship_change(relationship: Relationship, *, added: bool) -> dict[str, list[Any]]:
-    fact = f"{relationship.get_kind_display()} {relationship.target}"
-    return {"relationships": [None, fact] if added else [fact, None]}
 
 
 @transaction.atomic
@@ -236,15 +209,11 @@ def relationship_add(
     """States that ``source`` <kind> ``target``. It is a fact about the source (what it needs, runs on,
     belongs to), so whoever may edit the source may state it, even when the target is another's.
     """
-    _ensure_may_change_ci(actor, source, perms.ADD_RELATIONSHIP, f"add a relationship to CI {source}")
+    attempt = f"add a relationship to CI {source}"
+    ensure_allowed(perms.ci_edit_problem(actor, perms.ADD_RELATIONSHIP, source.service, attempt))
     relationship = Relationship(source=source, target=target, kind=kind)
     _save_new(relationship)
-    audit_record(
-        actor=actor,
-        action="ci.relationship_add",
-        target=source,
-        changes=_relationship_change(relationship, added=True),
-    )
+    transition_record(actor=actor, target=relationship, action="relationship.create")
     return relationship
 
 
@@ -252,13 +221,9 @@ def relationship_add(
 def relationship_remove(*, relationship: Relationship, actor: User | None) -> None:
     """Removes a relationship; like adding one, it is the source CI's editors' call."""
     source = relationship.source
-    _ensure_may_change_ci(actor, source, perms.DELETE_RELATIONSHIP, f"remove a relationship of CI {source}")
-    audit_record(
-        actor=actor,
-        action="ci.relationship_remove",
-        target=source,
-        changes=_relationship_change(relationship, added=False),
-    )
+    attempt = f"remove a relationship of CI {source}"
+    ensure_allowed(perms.ci_edit_problem(actor, perms.DELETE_RELATIONSHIP, source.service, attempt))
+    transition_record(actor=actor, target=relationship, action="relationship.delete")
     relationship.delete()
 
 
@@ -280,7 +245,8 @@ def baseline_take(
     """
     if sum(scope is not None for scope in (cis, service, environment)) != 1:
         raise TypeError("baseline_take needs exactly one of cis, service or environment")
-    _ensure(perms.permission_problem(actor, perms.ADD_BASELINE, f"take baseline {name!r}"))
+    ensure_allowed(perms.permission_problem(actor, perms.ADD_BASELINE, f"take baseline {name!r}"))
+    reason = bounded_text(reason, "the reason")
     if service is not None:
         members, scope = ConfigurationItem.objects.filter(service=service), f"service {service.name}"
     elif environment is not None:
@@ -288,7 +254,8 @@ def baseline_take(
     else:
         ids = {ci.pk for ci in cis}
         members, scope = ConfigurationItem.objects.filter(pk__in=ids), f"{len(ids)} selected CIs"
-    baseline = Baseline.objects.create(name=name, scope=scope, taken_by=actor, reason=reason)
+    baseline = Baseline(name=name, scope=scope, taken_by=actor, reason=reason)
+    _save_new(baseline)
     BaselineItem.objects.bulk_create(
         BaselineItem(
             baseline=baseline,
@@ -303,7 +270,7 @@ def baseline_take(
         )
         for ci in members.select_related("environment", "service")
     )
-    audit_record(actor=actor, action="baseline.take", target=baseline, reason=reason)
+    transition_record(actor=actor, target=baseline, action="baseline.create", reason=reason)
     return baseline
 
 
@@ -319,22 +286,31 @@ class ImportResult:
 
 
 def _import_ci(planned: PlannedCi, actor: User | None) -> bool:
-    """Write one CI of an import; whether anything changed."""
-    ci, from_state = planned.ci, planned.ci.state
-    if planned.transition:
-        _run_transition(ci, planned.transition)
+    """Write one CI of an import, recorded like the same edit and transition made by hand; whether anything
+    changed.
+    """
+    ci = planned.ci
     if planned.is_new:
         ci.save()
-        audit_record(actor=actor, action="ci.import", target=ci, to_state=ci.state, changes=planned.changes)
+        transition_record(
+            actor=actor, target=ci, action="ci.create", to_state=ci.state, changes=planned.changes, reason="import"
+        )
         return True
     if not (planned.changes or planned.transition):
         return False
-    ci.save(update_fields=[*planned.changes, "state", "updated"])
     if planned.changes:
-        audit_record(actor=actor, action="ci.import", target=ci, changes=planned.changes)
+        save(ci, update_fields=[*planned.changes, "updated"])
+        transition_record(actor=actor, target=ci, action="ci.update", changes=planned.changes, reason="import")
     if planned.transition:
-        audit_record(
-            actor=actor, action="ci.transition", target=ci, from_state=from_state, to_state=ci.state, reason="import"
+        from_state, to_state = apply_transition(ci, planned.transition.value)
+        save(ci, update_fields=["state", "updated"])
+        transition_record(
+            actor=actor,
+            target=ci,
+            action=f"ci.{planned.transition.value}",
+            from_state=from_state,
+            to_state=to_state,
+            reason="import",
         )
     return True
 
@@ -351,8 +327,7 @@ def _import_relationships(plan: ImportPlan, actor: User | None) -> list[Relation
             continue
         relationship = Relationship.objects.create(source=source, target=target, kind=wanted.kind)
         existing.add((source.pk, target.pk, wanted.kind))
-        changes = _relationship_change(relationship, added=True)
-        audit_record(actor=actor, action="ci.relationship_add", target=source, changes=changes)
+        transition_record(actor=actor, target=relationship, action="relationship.create", reason="import")
         added.append(relationship)
     return added
 
@@ -364,7 +339,7 @@ def ci_import(*, source: str, file_format: ImportFormat | str, actor: User | Non
     Every row is checked first and every problem reported with its place (``ImportFailed``); only a
     file without problems is written. Importing the same file again changes nothing.
     """
-    _ensure(perms.permission_problem(actor, perms.IMPORT_CIS, "import CIs"))
+    ensure_allowed(perms.permission_problem(actor, perms.IMPORT_CIS, "import CIs"))
     plan = import_plan(source, file_format, actor=actor)
     created, updated, unchanged = [], [], []
     for planned in plan.cis:

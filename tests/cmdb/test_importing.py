@@ -62,7 +62,7 @@ def test_a_csv_file_creates_cis_and_relationships_even_to_cis_further_down(cmdb,
     }
     assert len(result.relationships_added) == 6
     # and each CI's import is audited
-    assert [call["target"].name for call in audit_calls if call["action"] == "ci.import"] == [
+    assert [call["target"].name for call in audit_calls if call["action"] == "ci.create"] == [
         "web-shop",
         "payments-api",
         "orders-db",
@@ -146,7 +146,7 @@ def test_a_state_in_the_file_moves_an_existing_ci_by_its_lifecycle_only(cmdb, de
     ci_import(source=HEADER + "orders-db,production,,,maintenance,,,,,,,\n", file_format="csv", actor=None)
     assert imported("orders-db").state == CiState.MAINTENANCE
     assert [(call["action"], call["from_state"], call["to_state"]) for call in audit_calls] == [
-        ("ci.transition", CiState.LIVE, CiState.MAINTENANCE)
+        ("ci.start_maintenance", CiState.LIVE, CiState.MAINTENANCE)
     ]
     # when a file asks for a state no single transition reaches / then it is refused
     with pytest.raises(ImportFailed, match="line 2: maintenance cannot become planned"):

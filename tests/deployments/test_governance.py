@@ -54,7 +54,7 @@ def test_a_production_rollout_moves_the_change_and_release_and_updates_the_cmdb(
     assert ReleaseBaseline.objects.filter(release=governed.release, kind="post_release").exists()
     governed.world.ci.refresh_from_db()
     assert governed.world.ci.version == governed.package.version, "the release unit's CI too"
-    edits = AuditEvent.objects.filter(action="ci.edit", reason=f"deployed by deployment #{deployment.pk}")
+    edits = AuditEvent.objects.filter(action="ci.update", reason=f"deployed by deployment #{deployment.pk}")
     assert edits.count() == 5
 
 

@@ -4,7 +4,7 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
 from cmdb.choices import ImportFormat
-from cmdb.exceptions import CmdbError, ImportFailed
+from cmdb.exceptions import DomainError, ImportFailed
 from cmdb.services import ci_import
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             for where, reason in error.errors:
                 self.stderr.write(f"{path.name}, {where}: {reason}")
             raise CommandError(f"nothing was imported: {len(error.errors)} problem(s)") from None
-        except CmdbError as error:
+        except DomainError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(
             self.style.SUCCESS(
