@@ -51,7 +51,7 @@ class Cell:
     def assert_answer(self, response) -> None:
         body = getattr(response, "content", b"")[:500]
         if self.allowed:
-            assert response.status_code in ACCEPTED, f"{self}: expected to be allowed, got {response.status_code} {body}"
+            assert response.status_code in ACCEPTED, f"{self}: expected allowed, got {response.status_code} {body}"
         else:
             assert response.status_code == 403, f"{self}: expected 403, got {response.status_code} {body}"
 
