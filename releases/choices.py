@@ -213,6 +213,14 @@ CHANGE_OPEN_STATES = (
     ChangeState.SCHEDULED,
     ChangeState.IMPLEMENTING,
 )
+# Before implementation: the change may still be edited (an edit to what was approved re-opens its approval).
+CHANGE_EDITABLE_STATES = (
+    ChangeState.DRAFT,
+    ChangeState.SUBMITTED,
+    ChangeState.ASSESSED,
+    ChangeState.APPROVED,
+    ChangeState.SCHEDULED,
+)
 # Authorised to be carried out: a production deployment may run under these.
 CHANGE_AUTHORISED_STATES = (ChangeState.APPROVED, ChangeState.SCHEDULED, ChangeState.IMPLEMENTING)
 CHANGE_OUTCOME_STATES = (ChangeState.IMPLEMENTED, ChangeState.FAILED, ChangeState.BACKED_OUT)
@@ -248,6 +256,7 @@ class ChangeTransition(models.TextChoices):
     ASSESS = "assess", "Assess"
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"
+    REOPEN_APPROVAL = "reopen_approval", "Re-open approval"
     SCHEDULE = "schedule", "Schedule"
     START = "start", "Start implementing"
     MARK_IMPLEMENTED = "mark_implemented", "Mark implemented"

@@ -18,6 +18,7 @@ from releases.models import (
     ReleaseWindow,
     TestRun,
 )
+from releases.permissions import APPROVE_ANY_RELEASE, APPROVE_CHANGE, APPROVE_EMERGENCY_CHANGE, APPROVE_RELEASE
 
 
 def release_current_package(release: Release) -> ReleasePackage | None:
@@ -26,6 +27,20 @@ def release_current_package(release: Release) -> ReleasePackage | None:
         ReleasePackage.objects.filter(release=release)
         .exclude(state=PackageState.SUPERSEDED)
         .order_by("-registered_at", "-id")
+        .first()
+    )
+
+
+def release_standard_preapproval(release: Release) -> ChangeRecord | None:
+    """The release's authorised standard change from an active, pre-approved template, if any: continuous
+    delivery, where the template's pre-approval stands for the plan's approval.
+    """
+    return (
+        release.changes.filter(
+            change_type=ChangeType.STANDARD, state__in=CHANGE_AUTHORISED_STATES, template__active=True
+        )
+        .exclude(template__approved_at=None)
+        .select_related("template")
         .first()
     )
 
@@ -52,8 +67,6 @@ def release_approver_candidates(release: Release) -> list[User]:
     """Who may decide on the release plan now: members of the policy's approver roles with the permission,
     Service Owners only for their own services, minus anyone segregation of duties rules out.
     """
-    from releases.permissions import APPROVE_ANY_RELEASE, APPROVE_RELEASE
-
     services = list(release.services.select_related("owner"))
     owner_ids = {service.owner_id for service in services}
     package = release_current_package(release)
@@ -74,8 +87,6 @@ def release_approver_candidates(release: Release) -> list[User]:
 
 
 def change_approver_candidates(change: ChangeRecord) -> list[User]:
-    from releases.permissions import APPROVE_CHANGE, APPROVE_EMERGENCY_CHANGE
-
     permission = APPROVE_EMERGENCY_CHANGE if change.change_type == ChangeType.EMERGENCY else APPROVE_CHANGE
     role = Role.EMERGENCY_APPROVER if change.change_type == ChangeType.EMERGENCY else Role.CHANGE_APPROVER
     users = User.objects.filter(is_active=True, groups__name=role).exclude(pk=change.requested_by_id).distinct()
@@ -129,6 +140,22 @@ def freezes_at(services: Iterable, environment, at: datetime) -> QuerySet[Freeze
         FreezePeriod.objects.filter(start__lte=at, end__gt=at)
         .filter(~Exists(any_service) | Exists(our_service))
         .filter(~Exists(any_environment) | Exists(our_environment))
+        .order_by("start", "id")
+    )
+
+
+def change_freezes(change: ChangeRecord) -> QuerySet[FreezePeriod]:
+    """Freeze periods overlapping the change's schedule on its services (or its CIs' services); a freeze
+    naming no service covers them all.
+    """
+    service_ids = {service.pk for service in change.services.all()}
+    service_ids |= {ci.service_id for ci in change.configuration_items.all() if ci.service_id}
+    through_services = FreezePeriod.services.through
+    any_service = through_services.objects.filter(freezeperiod_id=OuterRef("pk"))
+    our_service = any_service.filter(service_id__in=service_ids)
+    return (
+        FreezePeriod.objects.filter(start__lt=change.planned_end, end__gt=change.planned_start)
+        .filter(~Exists(any_service) | Exists(our_service))
         .order_by("start", "id")
     )
 

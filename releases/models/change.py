@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -143,6 +144,9 @@ class ChangeRecord(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.number} {self.title}".strip()
 
+    def get_absolute_url(self) -> str:
+        return reverse("admin:releases_changerecord_change", args=[self.pk])
+
     def clean_fields(self, exclude=None):
         super().clean_fields(exclude={*(exclude or ()), "state", "number"})
 
@@ -199,6 +203,14 @@ class ChangeRecord(ConcurrentTransitionMixin, models.Model):
     def reject(self) -> None:
         """The (emergency) CAB refused the change; a new request is needed."""
         self.decided_at = timezone.now()
+
+    @transition(field=state, source=[ChangeState.APPROVED, ChangeState.SCHEDULED], target=ChangeState.SUBMITTED)
+    def reopen_approval(self) -> None:
+        """What the approvers approved was edited and their approval withdrawn: asked anew, to be assessed and
+        decided again (the lead time counts from now).
+        """
+        self.submitted_at = timezone.now()
+        self.assessed_at = self.decided_at = None
 
     @transition(field=state, source=ChangeState.APPROVED, target=ChangeState.SCHEDULED)
     def schedule(self) -> None:

@@ -1,12 +1,15 @@
 """The release package: the tested bundle, its artifacts with digests, the commits in it, its test runs."""
 
 import copy
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from releases.choices import PACKAGE_EDITABLE_STATES, PackageState, PackageTransition
@@ -15,6 +18,24 @@ from releases.exceptions import PackageImmutable
 validate_sha256 = RegexValidator(
     r"^[0-9a-f]{64}$", "A SHA-256 digest is 64 lower-case hexadecimal characters.", code="bad_digest"
 )
+
+
+def _commit_time(commit: dict) -> datetime | None:
+    """A commit's ``committed_at`` (ISO 8601; without an offset, UTC), or None when absent or unreadable."""
+    value = commit.get("committed_at")
+    try:
+        moment = parse_datetime(str(value)) if value else None
+    except ValueError:
+        return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def first_commit_time(commits: list) -> datetime | None:
+    """The earliest commit time among ``commits``: where DORA's lead time for changes starts."""
+    times = [moment for commit in commits if isinstance(commit, dict) and (moment := _commit_time(commit))]
+    return min(times, default=None)
 
 
 def validate_commits(value) -> None:
@@ -27,6 +48,8 @@ def validate_commits(value) -> None:
             problems.append(f"commit #{index + 1} needs at least a 'sha'")
         elif unknown := set(commit) - {"sha", "message", "author", "committed_at"}:
             problems.append(f"commit #{index + 1} has unknown keys {', '.join(sorted(unknown))}")
+        elif commit.get("committed_at") and _commit_time(commit) is None:
+            problems.append(f"commit #{index + 1}: 'committed_at' is not an ISO 8601 date and time")
     if problems:
         raise ValidationError("; ".join(problems))
 
@@ -59,6 +82,12 @@ class ReleasePackage(ConcurrentTransitionMixin, models.Model):
     commits = models.JSONField("commits", default=list, blank=True, validators=[validate_commits])
     work_items = models.JSONField("work items", default=list, blank=True, validators=[validate_work_items])
     notes = models.TextField("notes", blank=True)
+    first_commit_at = models.DateTimeField(
+        "first commit at",
+        null=True,
+        blank=True,
+        help_text="The earliest commit time in the package, where known: where DORA's lead time starts.",
+    )
     registered_at = models.DateTimeField("registered at", default=timezone.now)
     built_at = models.DateTimeField("built at", null=True, blank=True)
     validated_by = models.ForeignKey(
@@ -121,6 +150,9 @@ class ReleasePackage(ConcurrentTransitionMixin, models.Model):
         super().save(*args, **kwargs)
         self._remember_loaded()
 
+    def get_absolute_url(self) -> str:
+        return reverse("admin:releases_releasepackage_change", args=[self.pk])
+
     def _content(self) -> dict:
         return {name: copy.deepcopy(self.__dict__.get(name)) for name in self.CONTENT_FIELDS}
 
@@ -152,9 +184,9 @@ class ReleasePackage(ConcurrentTransitionMixin, models.Model):
         self.validated_by, self.validated_at = by, timezone.now()
 
     @transition(field=state, source=PackageState.BUILT, target=PackageState.REJECTED)
-    def reject(self, by=None, reason: str = "") -> None:
+    def reject(self, by=None, rejection_reason: str = "") -> None:
         """Not fit to deploy; a new package must be registered."""
-        self.rejected_by, self.rejected_at, self.rejection_reason = by, timezone.now(), reason
+        self.rejected_by, self.rejected_at, self.rejection_reason = by, timezone.now(), rejection_reason
 
     @transition(
         field=state,

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -111,6 +112,9 @@ class Release(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("admin:releases_release_change", args=[self.pk])
+
     def clean_fields(self, exclude=None):
         # Cleaning re-assigns every field, which the protected state field refuses.
         super().clean_fields(exclude={*(exclude or ()), "state"})
@@ -119,13 +123,6 @@ class Release(ConcurrentTransitionMixin, models.Model):
         super().clean()
         if self.planned_start and self.planned_end and self.planned_end <= self.planned_start:
             raise ValidationError({"planned_end": "The planned end comes after the planned start."})
-
-    @property
-    def current_package(self):
-        """The latest package that was not superseded (registering a package supersedes the previous one)."""
-        from releases.selectors import release_current_package
-
-        return release_current_package(self)
 
     @property
     def is_pre_deployment(self) -> bool:

@@ -1,5 +1,8 @@
-"""Every write of release governance, one service per transition (``<entity>_<verb>``); import them from here."""
+"""Every write of release governance, one service per transition or edit (``<entity>_<verb>``); import them
+from here.
+"""
 
+from releases.services.approval import approvals_withdraw, release_approve, release_reject
 from releases.services.change import (
     change_approve,
     change_assess,
@@ -12,12 +15,17 @@ from releases.services.change import (
     change_start,
     change_submit,
     change_template_approve,
+    change_template_create,
+    change_template_update,
+    change_update,
     freeze_override,
 )
+from releases.services.els import release_els_start, release_review_start
 from releases.services.evidence import (
     gate_evidence_record,
     gate_evidence_verify,
     knowledge_article_create,
+    knowledge_article_update,
     release_baseline_link,
     release_baseline_take,
     release_notes_build,
@@ -30,26 +38,30 @@ from releases.services.package import (
     package_mark_built,
     package_register,
     package_reject,
+    package_update,
     package_validate,
     release_unit_add,
     release_unit_update,
     test_run_record,
 )
+from releases.services.policy import (
+    freeze_create,
+    freeze_update,
+    policy_create,
+    policy_update,
+    window_create,
+    window_update,
+)
 from releases.services.release import (
-    approvals_withdraw,
-    release_approve,
     release_cancel,
     release_close,
     release_create,
     release_deployed,
     release_deploying,
-    release_els_start,
     release_failed,
     release_mark_ready,
     release_plan,
-    release_reject,
     release_replan,
-    release_review_start,
     release_rolled_back,
     release_submit,
     release_update,
@@ -68,15 +80,24 @@ __all__ = [
     "change_start",
     "change_submit",
     "change_template_approve",
+    "change_template_create",
+    "change_template_update",
+    "change_update",
+    "freeze_create",
     "freeze_override",
+    "freeze_update",
     "gate_evidence_record",
     "gate_evidence_verify",
     "knowledge_article_create",
+    "knowledge_article_update",
     "package_artifact_add",
     "package_mark_built",
     "package_register",
     "package_reject",
+    "package_update",
     "package_validate",
+    "policy_create",
+    "policy_update",
     "release_approve",
     "release_baseline_link",
     "release_baseline_take",
@@ -102,4 +123,6 @@ __all__ = [
     "rollback_rehearsal_record",
     "stakeholders_notify",
     "test_run_record",
+    "window_create",
+    "window_update",
 ]

@@ -1,22 +1,24 @@
-"""Change records (RFCs): create, submit, assess, decide, and follow the deployment; templates; freeze overrides.
+"""Change records (RFCs): create, edit, submit, assess, decide, and follow the deployment; templates;
+freeze overrides.
 
 Standard changes come from a pre-approved template and are approved on submit. Normal changes are
 decided by Change Approvers, emergency ones by Emergency Approvers; nobody decides on a change they
 requested. The deployment engine calls ``change_schedule``, ``change_start`` and ``change_complete``.
+Who may take each action, and from which states, is the rule table ``releases.actions.CHANGE_ACTIONS``.
 """
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
-from rdm_site.audit import audit_record
+from rdm_site.actions import action_ensure
+from rdm_site.changes import apply_changes
 from rdm_site.domain import (
-    apply_transition,
+    bounded_text,
     ensure_allowed,
     ensure_conditions,
-    ensure_legal,
     locked,
     now,
     require_text,
@@ -24,9 +26,10 @@ from rdm_site.domain import (
     validated,
 )
 from rdm_site.notifications import notification_send
+from rdm_site.transitions import transition_record
 from releases import permissions as perms
+from releases.actions import CHANGE_ACTIONS
 from releases.choices import (
-    CHANGE_OPEN_STATES,
     ChangeOutcome,
     ChangeState,
     ChangeTransition,
@@ -34,10 +37,11 @@ from releases.choices import (
     Decision,
     ReleaseType,
 )
-from releases.exceptions import AlreadyDecided, IllegalTransition, InvalidInput
-from releases.models import Approval, ChangeRecord, ChangeTemplate, FreezeOverride, FreezePeriod, Release
-from releases.selectors import change_active_approvals, change_approver_candidates
-from releases.services.release import APPROVAL_AWAITED
+from releases.exceptions import AlreadyDecided, InvalidInput
+from releases.models import ChangeRecord, ChangeTemplate, FreezeOverride, FreezePeriod, Release
+from releases.selectors import change_approver_candidates, change_conflicts, change_freezes
+from releases.services._state import state_move
+from releases.services.approval import APPROVAL_AWAITED, approvals_withdraw, decision_record
 
 OUTCOME_TRANSITIONS = {
     ChangeOutcome.IMPLEMENTED: ChangeTransition.MARK_IMPLEMENTED,
@@ -45,21 +49,28 @@ OUTCOME_TRANSITIONS = {
     ChangeOutcome.BACKED_OUT: ChangeTransition.MARK_BACKED_OUT,
 }
 
+# A normal change without a release has no policy to take its lead time from: it is asked a day ahead.
+LEAD_TIME_WITHOUT_RELEASE_DAYS = 1
 
-def _audit(change: ChangeRecord, actor: User | None, verb: str, moved=("", ""), reason: str = "", changes=None):
-    audit_record(
-        actor=actor,
-        action=f"change.{verb}",
-        target=change,
-        from_state=moved[0],
-        to_state=moved[1],
-        reason=reason,
-        changes=changes,
-    )
+CHANGE_EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "change_type",
+    "risk",
+    "impact",
+    "planned_start",
+    "planned_end",
+    "services",
+    "configuration_items",
+)
+# What the approvers approved: editing any of it withdraws their approval (only the title is cosmetic).
+CHANGE_SIGNIFICANT_FIELDS = tuple(name for name in CHANGE_EDITABLE_FIELDS if name != "title")
+# Where a change may land, so the conflicts are worth telling.
+CHANGE_SCOPE_FIELDS = ("planned_start", "planned_end", "services", "configuration_items")
 
-
-def _link(change: ChangeRecord) -> str:
-    return f"/admin/releases/changerecord/{change.pk}/change/"
+TEMPLATE_EDITABLE_FIELDS = ("name", "description", "services", "risk", "active")
+# What the CAB pre-approved: editing any of it withdraws the pre-approval.
+TEMPLATE_PREAPPROVED_FIELDS = ("description", "services", "risk")
 
 
 def _schedule_problems(planned_start: datetime | None, planned_end: datetime | None) -> list[str]:
@@ -70,7 +81,78 @@ def _schedule_problems(planned_start: datetime | None, planned_end: datetime | N
     return []
 
 
+def _lead_time_problems(change: ChangeRecord, asked_at: datetime) -> list[str]:
+    """A normal change is asked for at least its release policy's lead time ahead (emergency and standard
+    changes are exempt: an outage does not wait, a template was approved once for all).
+    """
+    if change.change_type != ChangeType.NORMAL:
+        return []
+    if change.release_id is not None:
+        days, source = change.release.policy.lead_time_days, f"policy {change.release.policy}"
+    else:
+        days, source = LEAD_TIME_WITHOUT_RELEASE_DAYS, "a change without a release"
+    earliest = asked_at + timedelta(days=days)
+    if change.planned_start >= earliest:
+        return []
+    return [
+        f"{source} needs {days} day(s) of lead time: it was asked for at {asked_at:%Y-%m-%d %H:%M %Z}, "
+        f"so it may start from {earliest:%Y-%m-%d %H:%M %Z}, not {change.planned_start:%Y-%m-%d %H:%M %Z}"
+    ]
+
+
+def _conflicts_note(change: ChangeRecord) -> str:
+    """Overlapping changes on a shared service or CI are flagged, not refused: the CAB weighs them."""
+    numbers = [other.number for other in change_conflicts(change)]
+    return f"conflicts with {', '.join(numbers)}" if numbers else ""
+
+
 # --- templates ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def change_template_create(
+    *,
+    actor: User | None,
+    name: str,
+    description: str,
+    services: Iterable,
+    risk: str | None = None,
+    active: bool = True,
+) -> ChangeTemplate:
+    """Describe a standard change; it serves nobody until the CAB pre-approves it."""
+    ensure_allowed(perms.permission_problem(actor, perms.ADD_CHANGE_TEMPLATE, f"create change template {name}"))
+    template = ChangeTemplate(
+        name=name,
+        description=description,
+        risk=risk or ChangeTemplate._meta.get_field("risk").default,
+        active=active,
+        created_by=actor,
+    )
+    validated(template)
+    template.save()
+    template.services.set(list(services))
+    transition_record(actor=actor, action="change_template.create", target=template)
+    return template
+
+
+@transaction.atomic
+def change_template_update(*, template: ChangeTemplate, actor: User | None, data: dict) -> ChangeTemplate:
+    """Edit a template. Editing what the CAB pre-approved (description, services, risk) withdraws the
+    pre-approval: no standard change comes from it until it is pre-approved again.
+    """
+    template = locked(template)
+    ensure_allowed(perms.permission_problem(actor, perms.CHANGE_CHANGE_TEMPLATE, f"edit change template {template}"))
+    changes = apply_changes(template, data, TEMPLATE_EDITABLE_FIELDS)
+    if not changes:
+        return template
+    if template.approved_at is not None and set(changes) & set(TEMPLATE_PREAPPROVED_FIELDS):
+        changes["approved_by"] = [str(template.approved_by), None]
+        changes["approved_at"] = [template.approved_at.isoformat(), None]
+        template.approved_by, template.approved_at = None, None
+    validated(template)
+    template.save()
+    transition_record(actor=actor, action="change_template.update", target=template, changes=changes)
+    return template
 
 
 @transaction.atomic
@@ -84,11 +166,33 @@ def change_template_approve(*, template: ChangeTemplate, actor: User | None) -> 
         raise AlreadyDecided(f"Change template {template} was pre-approved by {template.approved_by} already.")
     template.approved_by, template.approved_at = actor, now()
     template.save(update_fields=["approved_by", "approved_at"])
-    audit_record(actor=actor, action="change_template.approve", target=template)
+    transition_record(actor=actor, action="change_template.approve", target=template)
     return template
 
 
-# --- creating and submitting ----------------------------------------------------------------------
+# --- creating, editing and submitting -------------------------------------------------------------
+
+
+def _scope_problems(
+    *, change_type: str, template: ChangeTemplate | None, release: Release | None, services: list, cis: list
+) -> list[str]:
+    """What a change must satisfy however it got its scope: template coverage, the release's kind of change."""
+    problems = []
+    if change_type == ChangeType.STANDARD and template is not None:
+        allowed = {service.pk for service in template.services.all()}
+        outside = [service.name for service in services if service.pk not in allowed]
+        if outside:
+            problems.append(f"template {template} does not cover: {', '.join(outside)}")
+    if release is not None:
+        emergency_release = release.release_type == ReleaseType.EMERGENCY
+        if emergency_release != (change_type == ChangeType.EMERGENCY):
+            problems.append(
+                f"a {release.release_type} release is carried by "
+                + ("an emergency change" if emergency_release else "a normal or standard change")
+            )
+    if not services and not cis:
+        problems.append("name the services or CIs the change affects")
+    return problems
 
 
 @transaction.atomic
@@ -109,7 +213,7 @@ def change_create(
 ) -> ChangeRecord:
     """Raise a change record in draft. A standard change comes from an active, pre-approved template and
     inherits its services and risk; Build/CI Engineers may raise standard changes only. Emergency changes
-    must be reviewed after they are carried out.
+    must be reviewed after they are carried out. Overlaps with other changes are recorded with it.
     """
     change_type = ChangeType(change_type)
     attempt = f"create a {change_type} change"
@@ -129,10 +233,6 @@ def change_create(
         else:
             if not template.pre_approved:
                 problems.append(f"template {template} is not active and pre-approved")
-            allowed = {service.pk for service in template.services.all()}
-            outside = [service.name for service in services if service.pk not in allowed]
-            if outside:
-                problems.append(f"template {template} does not cover: {', '.join(outside)}")
             services = services or list(template.services.all())
             title = title or template.name
             description = description or template.description
@@ -140,15 +240,10 @@ def change_create(
     elif template is not None:
         problems.append("only standard changes come from a template")
     if release is not None:
-        emergency_release = release.release_type == ReleaseType.EMERGENCY
-        if emergency_release != (change_type == ChangeType.EMERGENCY):
-            problems.append(
-                f"a {release.release_type} release is carried by "
-                + ("an emergency change" if emergency_release else "a normal or standard change")
-            )
         services = services or list(release.services.all())
-    if not services and not configuration_items:
-        problems.append("name the services or CIs the change affects")
+    problems += _scope_problems(
+        change_type=change_type, template=template, release=release, services=services, cis=configuration_items
+    )
     if problems:
         raise InvalidInput(f"The change cannot be created: {'; '.join(problems)}.", problems)
     change = ChangeRecord(
@@ -169,21 +264,72 @@ def change_create(
     change.save()
     change.services.set(services)
     change.configuration_items.set(configuration_items)
-    _audit(change, actor, "create", ("", change.state))
+    transition_record(
+        actor=actor, action="change.create", target=change, to_state=change.state, reason=_conflicts_note(change)
+    )
+    return change
+
+
+@transaction.atomic
+def change_update(*, change: ChangeRecord, actor: User | None, data: dict) -> ChangeRecord:
+    """Edit a change before it is carried out. Editing what its approvers approved (schedule, scope, risk,
+    impact, type) withdraws their approval, visibly, and sends an approved or scheduled change back to be
+    assessed and decided again; a standard change keeps its template's pre-approval while the template
+    still covers it. Overlaps with other changes are checked again and recorded.
+    """
+    change = locked(change)
+    action_ensure(CHANGE_ACTIONS, "update", change, actor)
+    if "change_type" in data and ChangeType(data["change_type"]) != change.change_type:
+        if ChangeType.STANDARD in (data["change_type"], change.change_type):
+            raise InvalidInput(
+                "A standard change comes from a template and stays one: raise a new change instead.",
+                ["change_type: a change becomes or stops being standard only as a new change"],
+            )
+        data = {**data, "change_type": ChangeType(data["change_type"])}
+    changes = apply_changes(change, data, CHANGE_EDITABLE_FIELDS)
+    if not changes:
+        return change
+    if "change_type" in changes:
+        change.requires_review = change.change_type == ChangeType.EMERGENCY
+    problems = _schedule_problems(change.planned_start, change.planned_end) + _scope_problems(
+        change_type=change.change_type,
+        template=change.template,
+        release=change.release,
+        services=list(change.services.all()),
+        cis=list(change.configuration_items.all()),
+    )
+    if problems:
+        raise InvalidInput(f"Change {change.number} cannot be saved: {'; '.join(problems)}.", problems)
+    validated(change)
+    save(change)
+    scope_changed = set(changes) & set(CHANGE_SCOPE_FIELDS)
+    transition_record(
+        actor=actor,
+        action="change.update",
+        target=change,
+        changes=changes,
+        reason=_conflicts_note(change) if scope_changed else "",
+    )
+    significant = sorted(set(changes) & set(CHANGE_SIGNIFICANT_FIELDS))
+    if significant and change.change_type != ChangeType.STANDARD:
+        reason = f"the change was edited ({', '.join(significant)})"
+        approvals_withdraw(change=change, actor=actor, reason=reason)
+        if change.state in ChangeRecord.transition_sources(ChangeTransition.REOPEN_APPROVAL):
+            state_move(change, ChangeTransition.REOPEN_APPROVAL, actor=actor, entity="change", reason=reason)
     return change
 
 
 @transaction.atomic
 def change_submit(*, change: ChangeRecord, actor: User | None) -> ChangeRecord:
     """Ask for the change. A standard change is approved at once by its template's pre-approval; the
-    approvers of any other change are told their decision is awaited.
+    approvers of any other change are told their decision is awaited. A normal change is asked for at
+    least its lead time ahead.
     """
     change = locked(change)
-    attempt = f"submit change {change.number}"
-    ensure_allowed(perms.any_permission_problem(actor, [perms.ADD_CHANGE, perms.CREATE_STANDARD_CHANGE], attempt))
-    ensure_legal(change, ChangeTransition.SUBMIT)
+    action_ensure(CHANGE_ACTIONS, ChangeTransition.SUBMIT, change, actor)
     problems = _schedule_problems(change.planned_start, change.planned_end)
-    if change.planned_end <= now():
+    moment = now()
+    if change.planned_end <= moment:
         problems.append("the planned schedule is already over")
     if not change.services.exists() and not change.configuration_items.exists():
         problems.append("name the services or CIs the change affects")
@@ -192,23 +338,19 @@ def change_submit(*, change: ChangeRecord, actor: User | None) -> ChangeRecord:
     template = change.template
     if change.change_type == ChangeType.STANDARD and (template is None or not template.pre_approved):
         problems.append(f"template {template} is no longer active and pre-approved")
+    problems += _lead_time_problems(change, moment)
     ensure_conditions(f"Change {change.number} cannot be submitted", problems)
-    moved = apply_transition(change, ChangeTransition.SUBMIT)
-    save(change)
-    _audit(change, actor, "submit", moved)
+    state_move(change, ChangeTransition.SUBMIT, actor=actor, entity="change")
     if change.change_type == ChangeType.STANDARD:
-        moved = apply_transition(change, ChangeTransition.PREAPPROVE)
-        save(change)
         reason = f"standard change: template {template.name!r} pre-approved by {template.approved_by}"
-        _audit(change, actor, "approve", moved, reason=reason)
-        return change
+        return state_move(change, ChangeTransition.PREAPPROVE, actor=actor, entity="change", reason=reason)
     notification_send(
         recipients=change_approver_candidates(change),
         kind=APPROVAL_AWAITED,
         subject=f"Change {change.number} ({change.get_change_type_display()}) awaits your decision",
         body=change.title,
         target=change,
-        link=_link(change),
+        link=change.get_absolute_url(),
         actor=actor,
     )
     return change
@@ -224,63 +366,39 @@ def change_assess(
     impact: str | None = None,
 ) -> ChangeRecord:
     """Record the assessment of risk and impact; the change then awaits its decision."""
+    assessment = bounded_text(assessment, "the assessment")
     change = locked(change)
-    ensure_allowed(perms.permission_problem(actor, perms.ASSESS_CHANGE, f"assess change {change.number}"))
-    ensure_legal(change, ChangeTransition.ASSESS)
-    changes = {}
-    if risk is not None and risk != change.risk:
-        changes["risk"], change.risk = [change.risk, risk], risk
-    if impact is not None and impact != change.impact:
-        changes["impact"], change.impact = [change.impact, impact], impact
+    action_ensure(CHANGE_ACTIONS, ChangeTransition.ASSESS, change, actor)
+    data = {name: value for name, value in (("risk", risk), ("impact", impact)) if value is not None}
+    changes = apply_changes(change, data, ("risk", "impact"))
     change.assessment = assessment
-    moved = apply_transition(change, ChangeTransition.ASSESS)
     validated(change)
-    save(change)
-    _audit(change, actor, "assess", moved, reason=assessment, changes=changes or None)
-    return change
+    return state_move(
+        change, ChangeTransition.ASSESS, actor=actor, entity="change", reason=assessment, changes=changes or None
+    )
 
 
 # --- deciding -------------------------------------------------------------------------------------
 
 
-def _decision_allowed(change: ChangeRecord, actor: User | None, attempt: str) -> None:
-    permission = perms.APPROVE_EMERGENCY_CHANGE if change.change_type == ChangeType.EMERGENCY else perms.APPROVE_CHANGE
-    ensure_allowed(perms.permission_problem(actor, permission, attempt))
-
-
-def _record_decision(change: ChangeRecord, actor: User, decision: Decision, reason: str) -> Approval:
-    if change_active_approvals(change).filter(approver=actor).exists():
-        raise AlreadyDecided(f"{actor.get_username()} already decided on change {change.number}.")
-    try:
-        with transaction.atomic():
-            approval = Approval.objects.create(approver=actor, change=change, decision=decision, reason=reason)
-    except IntegrityError:
-        raise AlreadyDecided(f"{actor.get_username()} already decided on change {change.number}.") from None
-    audit_record(actor=actor, action=f"approval.{decision}", target=approval, reason=reason)
-    return approval
-
-
 def _decide(change: ChangeRecord, actor: User, decision: Decision, reason: str) -> ChangeRecord:
     change = locked(change)
-    verb = "approve" if decision == Decision.APPROVED else "reject"
-    attempt = f"{verb} change {change.number}"
-    _decision_allowed(change, actor, attempt)
-    ensure_legal(change, verb)
-    ensure_allowed(*perms.sod_problems(actor, attempt, requested=change.requested_by))
+    transition = ChangeTransition.APPROVE if decision == Decision.APPROVED else ChangeTransition.REJECT
+    action_ensure(CHANGE_ACTIONS, transition, change, actor)
     if decision == Decision.APPROVED:
         problems = [] if change.planned_end > now() else ["the planned schedule is already over: re-plan it"]
+        problems += _lead_time_problems(change, change.submitted_at or now())
         ensure_conditions(f"Change {change.number} cannot be approved", problems)
-    _record_decision(change, actor, decision, reason)
-    moved = apply_transition(change, verb)
-    save(change)
-    _audit(change, actor, verb, moved, reason=reason)
-    return change
+    decision_record(actor=actor, decision=decision, reason=reason, change=change)
+    return state_move(change, transition, actor=actor, entity="change", reason=reason)
 
 
 @transaction.atomic
 def change_approve(*, change: ChangeRecord, actor: User, reason: str = "") -> ChangeRecord:
-    """Approve an assessed change (Change Approvers for normal, Emergency Approvers for emergency changes)."""
-    return _decide(change, actor, Decision.APPROVED, reason)
+    """Approve an assessed change (Change Approvers for normal, Emergency Approvers for emergency changes).
+    A normal change must have been asked for at least its lead time ahead.
+    """
+    return _decide(change, actor, Decision.APPROVED, bounded_text(reason, "the reason for approving"))
 
 
 @transaction.atomic
@@ -292,41 +410,25 @@ def change_reject(*, change: ChangeRecord, actor: User, reason: str) -> ChangeRe
 # --- carrying out (called by the deployment engine) ----------------------------------------------
 
 
-def _implementation_allowed(change: ChangeRecord, actor: User | None, attempt: str) -> None:
-    if change.change_type == ChangeType.STANDARD:
-        permissions = [perms.IMPLEMENT_CHANGE, perms.IMPLEMENT_STANDARD_CHANGE]
-        ensure_allowed(perms.any_permission_problem(actor, permissions, attempt))
-    else:
-        ensure_allowed(perms.permission_problem(actor, perms.IMPLEMENT_CHANGE, attempt))
-
-
 @transaction.atomic
 def change_schedule(*, change: ChangeRecord, actor: User | None = None) -> ChangeRecord:
     """A deployment under this change was scheduled."""
     change = locked(change)
-    _implementation_allowed(change, actor, f"schedule change {change.number}")
-    ensure_legal(change, ChangeTransition.SCHEDULE)
+    action_ensure(CHANGE_ACTIONS, ChangeTransition.SCHEDULE, change, actor)
     problems = [] if change.planned_end > now() else ["the planned schedule is already over"]
     ensure_conditions(f"Change {change.number} cannot be scheduled", problems)
-    moved = apply_transition(change, ChangeTransition.SCHEDULE)
-    save(change)
-    _audit(change, actor, "schedule", moved)
-    return change
+    return state_move(change, ChangeTransition.SCHEDULE, actor=actor, entity="change")
 
 
 @transaction.atomic
 def change_start(*, change: ChangeRecord, actor: User | None = None, at: datetime | None = None) -> ChangeRecord:
     """The deployment under this change started, within the change's schedule."""
     change = locked(change)
-    _implementation_allowed(change, actor, f"start change {change.number}")
-    ensure_legal(change, ChangeTransition.START)
+    action_ensure(CHANGE_ACTIONS, ChangeTransition.START, change, actor)
     at = at or now()
     problems = [] if change.covers(at) else [f"the schedule does not cover {at:%Y-%m-%d %H:%M %Z}"]
     ensure_conditions(f"Change {change.number} cannot start", problems)
-    moved = apply_transition(change, ChangeTransition.START)
-    save(change)
-    _audit(change, actor, "start", moved)
-    return change
+    return state_move(change, ChangeTransition.START, actor=actor, entity="change")
 
 
 @transaction.atomic
@@ -335,14 +437,11 @@ def change_complete(
 ) -> ChangeRecord:
     """The deployment ended: implemented, failed or backed out."""
     outcome = ChangeOutcome(outcome)
+    reason = bounded_text(reason, "the reason")
     change = locked(change)
-    _implementation_allowed(change, actor, f"complete change {change.number}")
     transition = OUTCOME_TRANSITIONS[outcome]
-    ensure_legal(change, transition, label=f"complete ({outcome.label.lower()})")
-    moved = apply_transition(change, transition)
-    save(change)
-    _audit(change, actor, "complete", moved, reason=reason)
-    return change
+    action_ensure(CHANGE_ACTIONS, transition, change, actor)
+    return state_move(change, transition, actor=actor, entity="change", reason=reason)
 
 
 @transaction.atomic
@@ -350,13 +449,9 @@ def change_review(*, change: ChangeRecord, actor: User | None, notes: str) -> Ch
     """Record the post-implementation review (mandatory for emergency changes and failed ones)."""
     notes = require_text(notes, "the review notes")
     change = locked(change)
-    ensure_allowed(perms.permission_problem(actor, perms.REVIEW_CHANGE, f"review change {change.number}"))
-    ensure_legal(change, ChangeTransition.REVIEW)
+    action_ensure(CHANGE_ACTIONS, ChangeTransition.REVIEW, change, actor)
     change.review_notes = notes
-    moved = apply_transition(change, ChangeTransition.REVIEW)
-    save(change)
-    _audit(change, actor, "review", moved, reason=notes)
-    return change
+    return state_move(change, ChangeTransition.REVIEW, actor=actor, entity="change", reason=notes)
 
 
 @transaction.atomic
@@ -364,17 +459,14 @@ def change_close(*, change: ChangeRecord, actor: User | None, reason: str = "") 
     """Close the change: after its review, or straight after a successful implementation when no review is
     required (emergency changes always are reviewed first).
     """
+    reason = bounded_text(reason, "the reason for closing")
     change = locked(change)
-    ensure_allowed(perms.permission_problem(actor, perms.REVIEW_CHANGE, f"close change {change.number}"))
-    ensure_legal(change, ChangeTransition.CLOSE)
+    action_ensure(CHANGE_ACTIONS, ChangeTransition.CLOSE, change, actor)
     problems = []
     if change.state == ChangeState.IMPLEMENTED and change.requires_review:
         problems.append("an emergency change is reviewed before it closes")
     ensure_conditions(f"Change {change.number} cannot close", problems)
-    moved = apply_transition(change, ChangeTransition.CLOSE)
-    save(change)
-    _audit(change, actor, "close", moved, reason=reason)
-    return change
+    return state_move(change, ChangeTransition.CLOSE, actor=actor, entity="change", reason=reason)
 
 
 # --- freeze overrides -----------------------------------------------------------------------------
@@ -386,20 +478,20 @@ def freeze_override(
 ) -> FreezeOverride:
     """An Emergency Approver lets one change deploy despite a freeze (one freeze, or every freeze over its
     schedule), with a mandatory reason. The override is recorded, audited, and scoped to the change's
-    schedule as it stands now.
+    schedule as it stands now. A change that no freeze touches has nothing to override: refused.
     """
     reason = require_text(reason, "the reason for overriding the freeze")
     change = locked(change)
-    attempt = f"override a freeze for change {change.number}"
-    ensure_allowed(perms.permission_problem(actor, perms.OVERRIDE_FREEZE, attempt))
-    if change.state not in CHANGE_OPEN_STATES:
-        raise IllegalTransition(change, "override a freeze for", change.state)
-    ensure_allowed(*perms.sod_problems(actor, attempt, requested=change.requested_by))
+    action_ensure(CHANGE_ACTIONS, "override_freeze", change, actor)
+    freezes = list(change_freezes(change))
     problems = []
-    if freeze is not None and not (freeze.start < change.planned_end and change.planned_start < freeze.end):
-        problems.append(f"freeze {freeze} does not overlap the change's schedule")
+    window = f"{change.planned_start:%Y-%m-%d %H:%M %Z} to {change.planned_end:%Y-%m-%d %H:%M %Z}"
+    if freeze is not None and freeze not in freezes:
+        problems.append(f"freeze {freeze} does not overlap the change's schedule ({window}) on its services")
+    elif not freezes:
+        problems.append(f"no freeze overlaps the change's schedule ({window}) on its services: nothing to override")
     ensure_conditions("The freeze cannot be overridden", problems)
-    override = FreezeOverride.objects.create(
+    override = FreezeOverride(
         change=change,
         freeze=freeze,
         reason=reason,
@@ -407,8 +499,10 @@ def freeze_override(
         valid_from=change.planned_start,
         valid_until=change.planned_end,
     )
-    what = f"freeze {freeze}" if freeze else "every freeze over its schedule"
-    audit_record(actor=actor, action="freeze.override", target=change, reason=f"{what}: {reason}")
+    validated(override)
+    override.save()
+    what = f"freeze {freeze}" if freeze else f"every freeze over its schedule ({', '.join(map(str, freezes))})"
+    transition_record(actor=actor, action="change.override_freeze", target=change, reason=f"{what}: {reason}")
     return override
 
 
@@ -424,5 +518,8 @@ __all__ = [
     "change_start",
     "change_submit",
     "change_template_approve",
+    "change_template_create",
+    "change_template_update",
+    "change_update",
     "freeze_override",
 ]

@@ -9,9 +9,19 @@ from django.db import transaction
 
 from cmdb.models import Baseline, ConfigurationItem
 from cmdb.services import baseline_take
-from rdm_site.audit import audit_record
-from rdm_site.domain import ensure_allowed, ensure_conditions, locked, now, require_text, validated
+from rdm_site.changes import apply_changes
+from rdm_site.domain import (
+    TEXT_MAX_LENGTH,
+    bounded_text,
+    ensure_allowed,
+    ensure_conditions,
+    locked,
+    now,
+    require_text,
+    validated,
+)
 from rdm_site.notifications import notification_send
+from rdm_site.transitions import transition_record
 from releases import permissions as perms
 from releases.checklist import STAKEHOLDER_NOTICE
 from releases.choices import (
@@ -40,8 +50,8 @@ def rollback_plan_write(*, release: Release, actor: User | None, steps: str) -> 
     release = locked(release)
     ensure_allowed(perms.permission_problem(actor, perms.CHANGE_ROLLBACK_PLAN, f"write the rollback plan of {release}"))
     _ensure_not_over(release, "write the rollback plan of")
-    plan, _ = RollbackPlan.objects.select_for_update().get_or_create(release=release)
-    steps = require_text(steps, "the rollback steps")
+    steps = require_text(steps, "the rollback steps", max_length=TEXT_MAX_LENGTH)
+    plan, created = RollbackPlan.objects.select_for_update().get_or_create(release=release)
     if plan.steps == steps:
         return plan
     changes = {"steps": [plan.steps, steps]}
@@ -52,7 +62,9 @@ def rollback_plan_write(*, release: Release, actor: User | None, steps: str) -> 
         plan.rehearsal_note = plan.rehearsal_link = ""
     validated(plan)
     plan.save()
-    audit_record(actor=actor, action="rollback_plan.write", target=plan, changes=changes)
+    transition_record(
+        actor=actor, action=f"rollback_plan.{'create' if created else 'update'}", target=plan, changes=changes
+    )
     return plan
 
 
@@ -61,6 +73,7 @@ def rollback_rehearsal_record(
     *, release: Release, actor: User | None, note: str = "", link: str = "", rehearsed_at: datetime | None = None
 ) -> RollbackPlan:
     """Record that the rollback steps were rehearsed, with a note or a link as evidence."""
+    note = bounded_text(note, "the rehearsal note")
     release = locked(release)
     ensure_allowed(
         perms.permission_problem(actor, perms.CHANGE_ROLLBACK_PLAN, f"record a rollback rehearsal of {release}")
@@ -77,7 +90,7 @@ def rollback_rehearsal_record(
     plan.rehearsed_at, plan.rehearsed_by = rehearsed_at or now(), actor
     validated(plan)
     plan.save()
-    audit_record(actor=actor, action="rollback_plan.rehearse", target=plan, reason=note or link)
+    transition_record(actor=actor, action="rollback_plan.rehearse", target=plan, reason=note or link)
     return plan
 
 
@@ -95,6 +108,7 @@ def gate_evidence_record(
     tool: str = "",
 ) -> GateEvidence:
     """Post evidence for an attested gate (a person, or a tool naming itself through its owner's token)."""
+    note = bounded_text(note, "the evidence note")
     release = locked(release)
     ensure_allowed(perms.permission_problem(actor, perms.ADD_GATE_EVIDENCE, f"post gate evidence for {release}"))
     _ensure_not_over(release, "post gate evidence for")
@@ -110,7 +124,7 @@ def gate_evidence_record(
     evidence = GateEvidence(release=release, gate=gate, note=note, link=link, recorded_by=actor, recorded_by_tool=tool)
     validated(evidence)
     evidence.save()
-    audit_record(actor=actor, action="gate_evidence.record", target=release, reason=f"{gate}: {note or link}")
+    transition_record(actor=actor, action="gate_evidence.record", target=release, reason=f"{gate}: {note or link}")
     return evidence
 
 
@@ -125,7 +139,7 @@ def gate_evidence_verify(*, evidence: GateEvidence, actor: User) -> GateEvidence
         raise AlreadyDecided(f"Evidence {evidence} was verified by {evidence.verified_by} already.")
     evidence.verified_by, evidence.verified_at = actor, now()
     evidence.save(update_fields=["verified_by", "verified_at"])
-    audit_record(actor=actor, action="gate_evidence.verify", target=evidence.release, reason=str(evidence))
+    transition_record(actor=actor, action="gate_evidence.verify", target=evidence.release, reason=str(evidence))
     return evidence
 
 
@@ -135,6 +149,7 @@ def gate_evidence_verify(*, evidence: GateEvidence, actor: User) -> GateEvidence
 @transaction.atomic
 def stakeholders_notify(*, release: Release, actor: User | None, message: str = "") -> list:
     """Send the communication notice to every stakeholder of the release's services (the plan's gate)."""
+    message = bounded_text(message, "the message", max_length=TEXT_MAX_LENGTH)
     release = locked(release)
     ensure_allowed(perms.permission_problem(actor, perms.NOTIFY_STAKEHOLDERS, f"notify the stakeholders of {release}"))
     _ensure_not_over(release, "notify the stakeholders of")
@@ -162,7 +177,7 @@ def stakeholders_notify(*, release: Release, actor: User | None, message: str = 
         subject=f"Release {release}: {when}",
         body=body,
         target=release,
-        link=f"/admin/releases/release/{release.pk}/change/",
+        link=release.get_absolute_url(),
         actor=actor,
     )
 
@@ -189,7 +204,7 @@ def release_baseline_take(
         cis=cis,
     )
     link = ReleaseBaseline.objects.create(release=release, baseline=baseline, kind=kind)
-    audit_record(actor=actor, action="release.baseline_link", target=release, reason=f"{kind.label}: {baseline}")
+    transition_record(actor=actor, action="release.baseline_link", target=release, reason=f"{kind.label}: {baseline}")
     return link
 
 
@@ -204,7 +219,9 @@ def release_baseline_link(
     _ensure_not_over(release, f"link a {kind.label.lower()} baseline to")
     link, created = ReleaseBaseline.objects.get_or_create(release=release, baseline=baseline, defaults={"kind": kind})
     if created:
-        audit_record(actor=actor, action="release.baseline_link", target=release, reason=f"{kind.label}: {baseline}")
+        transition_record(
+            actor=actor, action="release.baseline_link", target=release, reason=f"{kind.label}: {baseline}"
+        )
     return link
 
 
@@ -250,7 +267,7 @@ def release_notes_build(*, release: Release, actor: User | None) -> Release:
     if text != release.release_notes:
         release.release_notes = text
         release.save(update_fields=["release_notes", "updated"])
-        audit_record(actor=actor, action="release.notes_build", target=release)
+        transition_record(actor=actor, action="release.notes_build", target=release)
     return release
 
 
@@ -268,7 +285,7 @@ def knowledge_article_create(
     ensure_allowed(perms.permission_problem(actor, perms.ADD_KNOWLEDGE_ARTICLE, "write a knowledge article"))
     article = KnowledgeArticle(
         title=require_text(title, "a title"),
-        body=require_text(body, "the article's text"),
+        body=require_text(body, "the article's text", max_length=TEXT_MAX_LENGTH),
         kind=kind,
         service=service,
         release=release,
@@ -276,7 +293,23 @@ def knowledge_article_create(
     )
     validated(article)
     article.save()
-    audit_record(actor=actor, action="knowledge_article.create", target=article)
+    transition_record(actor=actor, action="knowledge_article.create", target=article)
+    return article
+
+
+KNOWLEDGE_EDITABLE_FIELDS = ("title", "body", "kind", "service", "release")
+
+
+@transaction.atomic
+def knowledge_article_update(*, article: KnowledgeArticle, actor: User | None, data: dict) -> KnowledgeArticle:
+    """Improve an article; the trail keeps what it said before."""
+    article = locked(article)
+    ensure_allowed(perms.permission_problem(actor, perms.CHANGE_KNOWLEDGE_ARTICLE, f"edit knowledge article {article}"))
+    changes = apply_changes(article, data, KNOWLEDGE_EDITABLE_FIELDS)
+    if changes:
+        validated(article)
+        article.save()
+        transition_record(actor=actor, action="knowledge_article.update", target=article, changes=changes)
     return article
 
 
@@ -284,6 +317,7 @@ __all__ = [
     "gate_evidence_record",
     "gate_evidence_verify",
     "knowledge_article_create",
+    "knowledge_article_update",
     "release_baseline_link",
     "release_baseline_take",
     "release_notes_build",

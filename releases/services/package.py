@@ -9,37 +9,21 @@ from collections.abc import Iterable
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from rdm_site.audit import audit_record
+from rdm_site.actions import action_ensure
 from rdm_site.changes import apply_changes
-from rdm_site.domain import (
-    apply_transition,
-    ensure_allowed,
-    ensure_conditions,
-    ensure_legal,
-    locked,
-    now,
-    require_text,
-    save,
-    validated,
-)
+from rdm_site.domain import bounded_text, ensure_allowed, ensure_conditions, locked, now, require_text, validated
+from rdm_site.transitions import transition_record
 from releases import permissions as perms
-from releases.choices import RELEASE_PACKAGE_OPEN_STATES, PackageState, PackageTransition, UnitKind
+from releases.actions import PACKAGE_ACTIONS
+from releases.choices import RELEASE_PACKAGE_OPEN_STATES, PackageTransition, UnitKind
 from releases.exceptions import IllegalTransition, InvalidInput, PackageImmutable
 from releases.models import PackageArtifact, Release, ReleasePackage, ReleaseUnit, TestRun
+from releases.models.package import first_commit_time
 from releases.selectors import release_active_approvals, release_current_package
-from releases.services.release import approvals_withdraw
+from releases.services._state import state_move
+from releases.services.approval import approvals_withdraw
 
-
-def _audit(package: ReleasePackage, actor: User | None, verb: str, moved=("", ""), reason: str = "", changes=None):
-    audit_record(
-        actor=actor,
-        action=f"package.{verb}",
-        target=package,
-        from_state=moved[0],
-        to_state=moved[1],
-        reason=reason,
-        changes=changes,
-    )
+PACKAGE_EDITABLE_FIELDS = ("version", "commits", "work_items", "notes")
 
 
 def _ensure_release_open(release: Release, attempt: str) -> None:
@@ -47,7 +31,12 @@ def _ensure_release_open(release: Release, attempt: str) -> None:
         raise IllegalTransition(release, attempt, release.state)
 
 
+def _artifact_label(artifact: PackageArtifact) -> str:
+    return f"{artifact.name} sha256:{artifact.sha256}"
+
+
 def _artifact(package: ReleasePackage, data: dict) -> PackageArtifact:
+    """A digest is compared in lower case; upper-case hexadecimal is the same digest."""
     artifact = PackageArtifact(
         package=package,
         name=data.get("name", ""),
@@ -81,9 +70,10 @@ def package_register(
         raise InvalidInput("A package is registered by a person or their pipeline's token: name the builder.")
     previous = release_current_package(release)
     if previous is not None:
-        previous = locked(previous)
-        moved = apply_transition(previous, PackageTransition.SUPERSEDE)
-        save(previous)
+        reason = f"replaced by build {version}"
+        previous = state_move(
+            locked(previous), PackageTransition.SUPERSEDE, actor=actor, entity="package", reason=reason
+        )
     package = ReleasePackage(
         release=release,
         version=version,
@@ -93,14 +83,19 @@ def package_register(
         notes=notes,
     )
     validated(package)
+    package.first_commit_at = first_commit_time(package.commits)
     package.save()
-    for data in artifacts:
-        _artifact(package, data)
-    _audit(package, actor, "register", ("", package.state))
+    artifacts = [_artifact(package, data) for data in artifacts]
+    transition_record(
+        actor=actor,
+        action="package.register",
+        target=package,
+        to_state=package.state,
+        changes={"artifacts": [None, [_artifact_label(artifact) for artifact in artifacts]]} if artifacts else None,
+    )
     if previous is not None:
         previous.superseded_by = package
         previous.save(update_fields=["superseded_by"])
-        _audit(previous, actor, "supersede", moved, reason=f"replaced by build {package.version}")
         if release_active_approvals(release).exists():
             approvals_withdraw(
                 release=release,
@@ -123,42 +118,53 @@ def package_artifact_add(
     if not package.editable:
         raise PackageImmutable(package, f"add artifact {name!r} to")
     artifact = _artifact(package, {"name": name, "uri": uri, "sha256": sha256, "size_bytes": size_bytes})
-    _audit(package, actor, "artifact_add", changes={"artifact": [None, f"{name} sha256:{artifact.sha256}"]})
+    transition_record(
+        actor=actor,
+        action="package.artifact_add",
+        target=package,
+        changes={"artifact": [None, _artifact_label(artifact)]},
+    )
     return artifact
+
+
+@transaction.atomic
+def package_update(*, package: ReleasePackage, actor: User | None, data: dict) -> ReleasePackage:
+    """Edit a package while it is assembling or built (its version, commits, work items, notes); a
+    validated package is immutable. The first commit time follows the commits.
+    """
+    package = locked(package)
+    ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"edit package {package}"))
+    if not package.editable:
+        raise PackageImmutable(package, "edit")
+    changes = apply_changes(package, data, PACKAGE_EDITABLE_FIELDS)
+    if not changes:
+        return package
+    validated(package)
+    package.first_commit_at = first_commit_time(package.commits)
+    package.save()
+    transition_record(actor=actor, action="package.update", target=package, changes=changes)
+    return package
 
 
 @transaction.atomic
 def package_mark_built(*, package: ReleasePackage, actor: User | None) -> ReleasePackage:
     """The build is complete: every artifact is in place with its digest."""
     package = locked(package)
-    ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"mark package {package} built"))
-    ensure_legal(package, PackageTransition.MARK_BUILT)
+    action_ensure(PACKAGE_ACTIONS, PackageTransition.MARK_BUILT, package, actor)
     problems = [] if package.artifacts.exists() else ["register at least one artifact with its SHA-256 digest"]
     ensure_conditions(f"Package {package} cannot be marked built", problems)
-    moved = apply_transition(package, PackageTransition.MARK_BUILT)
-    save(package)
-    _audit(package, actor, "mark_built", moved)
-    return package
-
-
-def _validation_allowed(package: ReleasePackage, actor: User | None, attempt: str) -> None:
-    ensure_allowed(perms.permission_problem(actor, perms.VALIDATE_PACKAGE, attempt))
+    return state_move(package, PackageTransition.MARK_BUILT, actor=actor, entity="package")
 
 
 @transaction.atomic
 def package_validate(*, package: ReleasePackage, actor: User | None, reason: str = "") -> ReleasePackage:
     """Vouch for the package (Release or Deployment Manager, never its builder); it becomes immutable."""
+    reason = bounded_text(reason, "the reason for validating")
     package = locked(package)
-    attempt = f"validate package {package}"
-    _validation_allowed(package, actor, attempt)
-    ensure_legal(package, PackageTransition.VALIDATE)
-    ensure_allowed(*perms.sod_problems(actor, attempt, built=package.built_by))
+    action_ensure(PACKAGE_ACTIONS, PackageTransition.VALIDATE, package, actor)
     problems = [] if package.artifacts.exists() else ["the package has no artifact"]
     ensure_conditions(f"Package {package} cannot be validated", problems)
-    moved = apply_transition(package, PackageTransition.VALIDATE, by=actor)
-    save(package)
-    _audit(package, actor, "validate", moved, reason=reason)
-    return package
+    return state_move(package, PackageTransition.VALIDATE, actor=actor, entity="package", reason=reason, by=actor)
 
 
 @transaction.atomic
@@ -166,14 +172,16 @@ def package_reject(*, package: ReleasePackage, actor: User | None, reason: str) 
     """Refuse the package (not by its builder); the reason is mandatory. A new package must be registered."""
     reason = require_text(reason, "the reason for rejecting the package")
     package = locked(package)
-    attempt = f"reject package {package}"
-    _validation_allowed(package, actor, attempt)
-    ensure_legal(package, PackageTransition.REJECT)
-    ensure_allowed(*perms.sod_problems(actor, attempt, built=package.built_by))
-    moved = apply_transition(package, PackageTransition.REJECT, by=actor, reason=reason)
-    save(package)
-    _audit(package, actor, "reject", moved, reason=reason)
-    return package
+    action_ensure(PACKAGE_ACTIONS, PackageTransition.REJECT, package, actor)
+    return state_move(
+        package,
+        PackageTransition.REJECT,
+        actor=actor,
+        entity="package",
+        reason=reason,
+        by=actor,
+        rejection_reason=reason,
+    )
 
 
 @transaction.atomic
@@ -191,9 +199,7 @@ def test_run_record(
 ) -> TestRun:
     """Record one run of a suite against a package; the tests gate reads each suite's latest run."""
     package = locked(package)
-    ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"record test results for {package}"))
-    if package.state == PackageState.SUPERSEDED:
-        raise IllegalTransition(package, "record test results for", package.state)
+    action_ensure(PACKAGE_ACTIONS, "record_test_run", package, actor)
     run = TestRun(
         package=package,
         suite=require_text(suite, "the name of the test suite"),
@@ -207,7 +213,9 @@ def test_run_record(
     )
     validated(run)
     run.save()
-    _audit(package, actor, "test_run_record", reason=f"{run.suite}: {run.summary}")
+    transition_record(
+        actor=actor, action="package.test_run_record", target=package, reason=f"{run.suite}: {run.summary}"
+    )
     return run
 
 
@@ -237,13 +245,15 @@ def release_unit_add(
     unit.save()
     unit.configuration_items.set(list(configuration_items))
     cis = ", ".join(sorted(ci.name for ci in unit.configuration_items.all()))
-    audit_record(actor=actor, action="release.unit_add", target=release, changes={"unit": [None, f"{unit} ({cis})"]})
+    transition_record(
+        actor=actor, action="release.unit_add", target=release, changes={"unit": [None, f"{unit} ({cis})"]}
+    )
     if release_active_approvals(release).exists():
         approvals_withdraw(release=release, actor=actor, reason=f"unit {unit.name} was added to the release")
     return unit
 
 
-UNIT_EDITABLE_FIELDS = ("name", "kind", "version", "reversible", "notes")
+UNIT_EDITABLE_FIELDS = ("name", "kind", "version", "reversible", "notes", "configuration_items")
 
 
 @transaction.atomic
@@ -255,22 +265,12 @@ def release_unit_update(*, unit: ReleaseUnit, actor: User | None, data: dict) ->
     ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"edit unit {unit.name} of {release}"))
     _ensure_release_open(release, "edit a unit of")
     unit = ReleaseUnit.objects.select_for_update().get(pk=unit.pk)
-    fields = {name: value for name, value in data.items() if name != "configuration_items"}
-    try:
-        changes = apply_changes(unit, fields, UNIT_EDITABLE_FIELDS)
-    except TypeError as error:
-        raise InvalidInput(str(error)) from None
-    if "configuration_items" in data:
-        before = sorted(ci.name for ci in unit.configuration_items.all())
-        after = sorted(ci.name for ci in data["configuration_items"])
-        if before != after:
-            changes["configuration_items"] = [before, after]
-            unit.configuration_items.set(list(data["configuration_items"]))
+    changes = apply_changes(unit, data, UNIT_EDITABLE_FIELDS)
     if not changes:
         return unit
     validated(unit)
     unit.save()
-    audit_record(
+    transition_record(
         actor=actor,
         action="release.unit_update",
         target=release,
@@ -288,6 +288,7 @@ __all__ = [
     "package_mark_built",
     "package_register",
     "package_reject",
+    "package_update",
     "package_validate",
     "release_unit_add",
     "release_unit_update",

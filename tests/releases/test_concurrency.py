@@ -98,7 +98,7 @@ def test_a_duplicate_that_slips_past_the_lock_is_caught_by_the_database(world, m
     services.release_plan(release=world.release, actor=p.rm)
     services.release_submit(release=world.release, actor=p.rm)
     services.release_approve(release=world.release, actor=p.so)
-    monkeypatch.setattr("releases.services.release.release_active_approvals", lambda *a, **k: Approval.objects.none())
+    monkeypatch.setattr("releases.services.approval.release_active_approvals", lambda *a, **k: Approval.objects.none())
     # when the owner approves again, then the partial unique constraint refuses it as "already decided"
     with pytest.raises(AlreadyDecided, match="already decided"):
         services.release_approve(release=world.release, actor=p.so)

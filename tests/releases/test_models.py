@@ -57,6 +57,7 @@ CHANGE_MOVES = {
     ChangeTransition.ASSESS: {C.SUBMITTED: C.ASSESSED},
     ChangeTransition.APPROVE: {C.ASSESSED: C.APPROVED},
     ChangeTransition.REJECT: {C.ASSESSED: C.REJECTED},
+    ChangeTransition.REOPEN_APPROVAL: {C.APPROVED: C.SUBMITTED, C.SCHEDULED: C.SUBMITTED},  # an approved edit
     ChangeTransition.SCHEDULE: {C.APPROVED: C.SCHEDULED},
     ChangeTransition.START: {C.SCHEDULED: C.IMPLEMENTING},
     ChangeTransition.MARK_IMPLEMENTED: {C.IMPLEMENTING: C.IMPLEMENTED},

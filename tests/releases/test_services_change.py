@@ -12,12 +12,13 @@ from rdm_site.selectors import audit_events_for
 from releases import services
 from releases.choices import ChangeOutcome, ChangeState, ChangeTransition, ChangeType
 from releases.exceptions import AlreadyDecided, IllegalTransition, InvalidInput, NotAllowed, UnmetConditions
-from releases.models import Approval
+from releases.models import Approval, ChangeRecord, FreezeOverride
 from releases.selectors import change_conflicts
 from tests.releases.factories import (
     ChangeFactory,
     ChangeTemplateFactory,
     ConfigurationItemFactory,
+    FreezeFactory,
     ServiceFactory,
 )
 from tests.releases.test_models import CHANGE_MOVES
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _change(world, actor=None, change_type=ChangeType.NORMAL, **fields):
-    start = fields.pop("planned_start", timezone.now() + timedelta(days=1))
+    start = fields.pop("planned_start", timezone.now() + timedelta(days=2))  # past the default lead time
     return services.change_create(
         actor=actor or world.people.rm,
         change_type=change_type,
@@ -121,7 +122,7 @@ def test_a_standard_change_is_approved_on_submit_by_its_template(world):
     change.refresh_from_db()
     assert change.state == ChangeState.APPROVED
     moves = [(e.action, e.to_state, e.reason) for e in audit_events_for(change) if e.from_state]
-    assert moves[-1][:2] == ("change.approve", "approved")
+    assert moves[-1][:2] == ("change.preapprove", "approved")
     assert "pre-approved by ca" in moves[-1][2]
 
 
@@ -231,9 +232,8 @@ def test_the_engine_follows_the_deployment_and_an_emergency_change_is_reviewed_b
 def test_a_normal_change_closes_without_review_after_success(world):
     p = world.people
     change = _assessed(world)
-    change.planned_start = timezone.now() - timedelta(minutes=1)
-    change.save()
     services.change_approve(change=change, actor=p.ca)
+    ChangeRecord.objects.filter(pk=change.pk).update(planned_start=timezone.now() - timedelta(minutes=1))  # time passed
     services.change_schedule(change=change, actor=p.dm)
     services.change_start(change=change, actor=p.dm)
     services.change_complete(change=change, actor=p.dm, outcome="implemented")
@@ -269,14 +269,34 @@ def test_a_build_engineer_carries_out_standard_changes_only(world):
 def test_a_freeze_override_needs_an_emergency_approver_and_a_reason_and_is_audited(world):
     p = world.people
     change = _change(world)
+    FreezeFactory(name="Peak", start=change.planned_start - timedelta(days=1), end=change.planned_end)
     with pytest.raises(NotAllowed, match=r"releases\.override_freeze"):
         services.freeze_override(change=change, actor=p.ca, reason="urgent")
     with pytest.raises(InvalidInput, match="reason"):
         services.freeze_override(change=change, actor=p.ea, reason="")
     override = services.freeze_override(change=change, actor=p.ea, reason="Payment outage fix")
     assert (override.valid_from, override.valid_until) == (change.planned_start, change.planned_end)
-    event = next(e for e in audit_events_for(change) if e.action == "freeze.override")
-    assert (event.actor_label, event.reason) == ("ea", "every freeze over its schedule: Payment outage fix")
+    event = next(e for e in audit_events_for(change) if e.action == "change.override_freeze")
+    assert (event.actor_label, event.reason) == ("ea", "every freeze over its schedule (Peak): Payment outage fix")
+
+
+def test_overriding_freezes_for_a_change_that_no_freeze_touches_is_refused_and_nothing_is_stored(world):
+    # given a change, a freeze on another service over its schedule, and a freeze on its service months later
+    p = world.people
+    change = _change(world)
+    FreezeFactory(
+        name="Search peak", start=change.planned_start, end=change.planned_end, services=[world.other_service]
+    )
+    later = FreezeFactory(
+        name="Summer", start=change.planned_end + timedelta(days=90), end=change.planned_end + timedelta(days=95)
+    )
+    # when an emergency approver overrides every freeze, or the later one, then each is refused with the reason
+    with pytest.raises(UnmetConditions, match="no freeze overlaps the change's schedule"):
+        services.freeze_override(change=change, actor=p.ea, reason="just in case")
+    with pytest.raises(UnmetConditions, match="freeze Summer does not overlap"):
+        services.freeze_override(change=change, actor=p.ea, reason="just in case", freeze=later)
+    assert not FreezeOverride.objects.exists()
+    assert not [e for e in audit_events_for(change) if e.action == "change.override_freeze"]
 
 
 # --- conflicts ------------------------------------------------------------------------------------
