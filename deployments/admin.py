@@ -1,7 +1,11 @@
-"""Admin pages of the rollout engine. Writes go through the services; secrets are never shown."""
+"""Admin pages of the rollout engine. Every write goes through a service (and is audited); secrets are never
+shown."""
+
+from datetime import UTC
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from deployments import services
@@ -24,8 +28,8 @@ from deployments.models import (
     Wave,
 )
 from deployments.selectors import variable_display
-from rdm_site.audit import audit_record
-from rdm_site.exceptions import DomainError
+from rdm_site.admin_support import ServiceBackedAdmin, service_action
+from rdm_site.exceptions import InvalidInput
 
 
 def badge(state: str, label: str, colours: dict) -> str:
@@ -49,21 +53,80 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _given(form, fields) -> dict:
+    return {name: form.cleaned_data[name] for name in fields if name in form.cleaned_data}
+
+
 # --- configuration ------------------------------------------------------------------------------------
 
 
-class StepTemplateInline(admin.TabularInline):
+class StepTemplateInline(ReadOnlyInline):
+    """The process's steps at a glance; each is edited on its own page, through the step template services."""
+
     model = StepTemplate
-    extra = 0
     fields = ["position", "name", "executor", "parameters", "target_filter", "run_once", "retries", "timeout_seconds"]
+    readonly_fields = fields
+    show_change_link = True
 
 
 @admin.register(DeploymentProcess)
-class DeploymentProcessAdmin(admin.ModelAdmin):
+class DeploymentProcessAdmin(ServiceBackedAdmin):
     list_display = ["name", "service", "bake_seconds", "rollback_threshold", "updated"]
+    list_select_related = ["service"]
     list_filter = ["service"]
     search_fields = ["name", "service__name"]
     inlines = [StepTemplateInline]
+    add_permission = "deployments.add_deploymentprocess"
+    change_permission = "deployments.change_deploymentprocess"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["service"] if obj is not None else []
+
+    def create(self, request, form):
+        return services.process_create(
+            actor=request.user, service=form.cleaned_data["service"], **_given(form, services.PROCESS_FIELDS)
+        )
+
+    def update(self, request, obj, data):
+        return services.process_update(process=obj, actor=request.user, data=data)
+
+
+@admin.register(StepTemplate)
+class StepTemplateAdmin(ServiceBackedAdmin):
+    """The URLs and commands that run in production: every edit is audited with the old and new values."""
+
+    list_display = ["name", "process", "position", "executor", "target_filter", "run_once"]
+    list_select_related = ["process__service"]
+    list_filter = ["executor", "process__service"]
+    search_fields = ["name", "process__name"]
+    add_permission = "deployments.add_steptemplate"
+    change_permission = "deployments.change_steptemplate"
+    delete_permission = "deployments.delete_steptemplate"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["process"] if obj is not None else []
+
+    def create(self, request, form):
+        return services.step_template_create(
+            actor=request.user, process=form.cleaned_data["process"], **_given(form, services.STEP_TEMPLATE_FIELDS)
+        )
+
+    def update(self, request, obj, data):
+        return services.step_template_update(template=obj, actor=request.user, data=data)
+
+    def delete(self, request, obj):
+        services.step_template_delete(template=obj, actor=request.user)
 
 
 class VariableForm(forms.ModelForm):
@@ -83,38 +146,46 @@ class VariableForm(forms.ModelForm):
 
 
 @admin.register(Variable)
-class VariableAdmin(admin.ModelAdmin):
+class VariableAdmin(ServiceBackedAdmin):
     form = VariableForm
     list_display = ["name", "service", "environment", "is_secret", "shown_value", "updated"]
+    list_select_related = ["service", "environment"]
     list_filter = ["service", "environment", "is_secret"]
     search_fields = ["name"]
+    add_permission = "deployments.add_variable"
+    change_permission = "deployments.change_variable"
 
     @admin.display(description="value")
     def shown_value(self, obj):
         return variable_display(obj)
 
-    def save_model(self, request, obj, form, change):
-        value = form.cleaned_data["value"]
-        if change and obj.is_secret and not value and form.initial.get("is_secret"):
-            value = Variable.objects.get(pk=obj.pk).plain_value()
-        saved = services.variable_set(
+    def get_readonly_fields(self, request, obj=None):
+        return ["service", "environment", "name"] if obj is not None else []
+
+    def create(self, request, form):
+        return services.variable_set(actor=request.user, **_given(form, VariableForm.Meta.fields))
+
+    def update(self, request, obj, data):
+        stored = Variable.objects.get(pk=obj.pk)
+        return services.variable_set(
             actor=request.user,
-            service=obj.service,
-            environment=obj.environment,
-            name=obj.name,
-            value=value,
-            is_secret=obj.is_secret,
+            service=stored.service,
+            environment=stored.environment,
+            name=stored.name,
+            # an empty secret field is not a change: the stored value stays
+            value=data["value"] if "value" in data else stored.plain_value(),
+            is_secret=data.get("is_secret", stored.is_secret),
         )
-        obj.pk = saved.pk
-        obj.value = saved.value
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(ServiceBackedAdmin):
     list_display = ["ci", "environment", "service", "ring", "group", "enabled"]
+    list_select_related = ["ci__environment", "ci__service"]
     list_filter = ["enabled", "ring", "group", "ci__environment"]
     search_fields = ["ci__name"]
-    autocomplete_fields = []
+    add_permission = "deployments.add_target"
+    change_permission = "deployments.change_target"
 
     @admin.display(description="environment")
     def environment(self, obj):
@@ -124,148 +195,128 @@ class TargetAdmin(admin.ModelAdmin):
     def service(self, obj):
         return obj.ci.service
 
-    def save_model(self, request, obj, form, change):
-        if not change:
-            try:
-                saved = services.target_create(
-                    actor=request.user, ci=obj.ci, ring=obj.ring, group=obj.group, enabled=obj.enabled
-                )
-            except DomainError as error:
-                self.message_user(request, str(error), messages.ERROR)
-                return
-            obj.pk = saved.pk
-            return
-        super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user,
-            action="target.edit",
-            target=obj,
-            changes=form.cleaned_data and {name: str(form.cleaned_data[name]) for name in form.changed_data},
+    def get_readonly_fields(self, request, obj=None):
+        return ["ci"] if obj is not None else []
+
+    def create(self, request, form):
+        return services.target_create(
+            actor=request.user, ci=form.cleaned_data["ci"], **_given(form, services.TARGET_FIELDS)
         )
+
+    def update(self, request, obj, data):
+        return services.target_update(target=obj, actor=request.user, data=data)
 
 
 # --- deployments --------------------------------------------------------------------------------------
 
-
-class DeploymentForm(forms.ModelForm):
-    """Plans the deployment through ``deployment_create`` while validating, so that every problem with the plan
-    shows on the form (the admin's add view runs in one transaction: nothing stays if a later step fails)."""
-
-    actor = None
-
-    class Meta:
-        model = Deployment
-        fields = ["process", "environment", "version", "model", "phase_plan", "rollback_threshold", "continuous"]
-
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        try:
-            self.instance = services.deployment_create(
-                actor=self.actor,
-                process=data["process"],
-                environment=data["environment"],
-                model=data["model"],
-                version=data["version"],
-                phase_plan=data["phase_plan"],
-                rollback_threshold=data["rollback_threshold"],
-                continuous=data["continuous"],
-            )
-        except DomainError as error:
-            raise forms.ValidationError(getattr(error, "errors", None) or [str(error)]) from None
-        return data
-
-    def _post_clean(self):
-        pass  # the service validated and saved the row
+PLANNED_FIELDS = [
+    "process",
+    "environment",
+    "package",
+    "change",
+    "version",
+    "model",
+    "phase_plan",
+    "rollback_threshold",
+    "continuous",
+    "scheduled_for",
+]
 
 
-def _control(verb: str, service, **kwargs):
-    def action(modeladmin, request, queryset):
-        for deployment in queryset:
-            try:
-                service(deployment=deployment, actor=request.user, **kwargs)
-                modeladmin.message_user(request, f"{deployment}: {verb} done.", messages.SUCCESS)
-            except DomainError as error:
-                modeladmin.message_user(request, f"{deployment}: {error}", messages.ERROR)
+def _schedule_at(deployment: Deployment, actor, when: str | None = None) -> None:
+    """Schedule for ``when`` (typed, ISO 8601, UTC unless it says otherwise), else the time it was planned for."""
+    if when is None:
+        at = deployment.scheduled_for
+        if at is None:
+            raise InvalidInput(f"{deployment} was planned without a time: use 'Schedule at a time'")
+    else:
+        at = parse_datetime(when.strip())
+        if at is None:
+            raise InvalidInput(f"{when!r} is not a time: write it as 2030-01-31 22:00 (UTC) or with an offset")
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+    services.deployment_schedule(deployment=deployment, actor=actor, scheduled_for=at)
 
-    action.__name__ = f"deployment_{verb.replace(' ', '_')}"
-    action.short_description = f"{verb.capitalize()} the selected deployments"
-    return action
 
-
-class WaveInline(admin.TabularInline):
+class WaveInline(ReadOnlyInline):
     model = Wave
-    extra = 0
-    can_delete = False
     fields = ["index", "name", "state", "target_count", "bake_seconds", "started_at", "finished_at", "outcome"]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+def _reasoned(service):
+    return lambda deployment, actor, reason="": service(deployment=deployment, actor=actor, reason=reason)
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
+class DeploymentAdmin(ServiceBackedAdmin):
+    """Planned here (``deployment_create``), then moved only by the actions; a planned one may be deleted."""
+
     list_display = ["id", "service", "environment", "version", "model", "state_badge", "created", "finished_at"]
+    list_select_related = ["service", "environment"]
     list_filter = ["state", "model", "environment", "service"]
     search_fields = ["service__name", "version"]
     inlines = [WaveInline]
+    add_permission = "deployments.add_deployment"
+    delete_permission = services.RUN
     readonly_fields = [
+        *PLANNED_FIELDS,
         "service",
         "state",
         "requested_by",
-        "scheduled_for",
         "started_at",
         "finished_at",
         "pause_kind",
         "pause_reason",
         "outcome",
+        "follow_up_problem",
         "replaces",
         "due_at",
         "last_event_seq",
     ]
     actions = [
-        _control("start", services.deployment_start),
-        _control("pause", services.deployment_pause, reason="paused in the admin"),
-        _control("resume", services.deployment_resume),
-        _control("abort", services.deployment_abort, reason="aborted in the admin"),
-        _control("roll back", services.deployment_rollback, reason="rolled back in the admin"),
-        _control("mark failed", services.deployment_fail, reason="marked failed in the admin"),
+        service_action("Schedule at the planned time", _schedule_at),
+        service_action("Schedule at a time", _schedule_at, reason="When (UTC, for example 2030-01-31 22:00)?"),
+        service_action("Start", _reasoned(services.deployment_start)),
+        service_action("Pause", _reasoned(services.deployment_pause), reason="Why pause?"),
+        service_action("Resume", _reasoned(services.deployment_resume)),
+        service_action("Abort", _reasoned(services.deployment_abort), reason="Why abort?"),
+        service_action("Roll back", _reasoned(services.deployment_rollback), reason="Why roll back?"),
+        service_action("Mark failed", _reasoned(services.deployment_fail), reason="Why not roll back?"),
     ]
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
         return badge(obj.state, obj.get_state_display(), DEPLOYMENT_STATE_COLOURS)
 
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = type("DeploymentAddForm", (DeploymentForm,), {"actor": request.user})
-        return super().get_form(request, obj, **kwargs)
-
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
 
     def get_fields(self, request, obj=None):
-        if obj is None:
-            return DeploymentForm.Meta.fields
-        return ["process", "environment", "version", "model", "phase_plan", "rollback_threshold", *self.readonly_fields]
+        return PLANNED_FIELDS if obj is None else self.readonly_fields
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return ["process", "environment", "version", "model", "phase_plan", "rollback_threshold", *self.readonly_fields]
+        return [] if obj is None else self.readonly_fields
 
-    def save_model(self, request, obj, form, change):
-        """Nothing to save: the add form planned it (``deployment_create``), and only controls change it later."""
+    def has_change_permission(self, request, obj=None):
+        return False  # nothing is edited once planned: the actions move it
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def create(self, request, form):
+        return services.deployment_create(actor=request.user, **_given(form, PLANNED_FIELDS))
+
+    def delete(self, request, obj):
+        services.deployment_delete(deployment=obj, actor=request.user, reason="deleted in the admin")
+
+    def get_deleted_objects(self, objs, request):
+        """The plan (waves, steps, events) goes with its deployment under the service's own permission."""
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
 
 
 @admin.register(Wave)
 class WaveAdmin(ReadOnlyAdmin):
     list_display = ["deployment", "index", "name", "state_badge", "target_count", "started_at", "finished_at"]
+    list_select_related = ["deployment__service", "deployment__environment"]
     list_filter = ["state"]
 
     @admin.display(description="state", ordering="state")
@@ -273,29 +324,14 @@ class WaveAdmin(ReadOnlyAdmin):
         return badge(obj.state, obj.get_state_display(), WAVE_STATE_COLOURS)
 
 
-def _answer(answer: str):
-    def action(modeladmin, request, queryset):
-        for step in queryset:
-            try:
-                services.step_answer(step=step, actor=request.user, answer=answer)
-                modeladmin.message_user(request, f"{step}: answered {answer}.", messages.SUCCESS)
-            except DomainError as error:
-                modeladmin.message_user(request, f"{step}: {error}", messages.ERROR)
-
-    action.__name__ = f"answer_{answer}"
-    action.short_description = f"Answer the selected manual interventions: {answer}"
-    return action
-
-
-class StepLogInline(admin.TabularInline):
+class StepLogInline(ReadOnlyInline):
     model = StepLog
-    extra = 0
-    can_delete = False
     fields = ["at", "level", "message"]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+def _answer(answer: str):
+    return lambda step, actor: services.step_answer(step=step, actor=actor, answer=answer)
 
 
 @admin.register(Step)
@@ -303,10 +339,14 @@ class StepAdmin(ReadOnlyAdmin):
     """Parameters are stored without secrets; outputs and messages are masked before they are written."""
 
     list_display = ["id", "deployment", "wave", "kind", "name", "target", "state_badge", "attempt", "finished_at"]
+    list_select_related = ["deployment__service", "deployment__environment", "wave", "target__ci"]
     list_filter = ["state", "kind", "executor"]
     search_fields = ["name", "target__ci__name", "idempotency_key"]
     inlines = [StepLogInline]
-    actions = [_answer(InterventionAnswer.PROCEED), _answer(InterventionAnswer.ABORT)]
+    actions = [
+        service_action(f"Answer {answer}", _answer(answer))
+        for answer in (InterventionAnswer.PROCEED, InterventionAnswer.ABORT)
+    ]
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
@@ -316,15 +356,18 @@ class StepAdmin(ReadOnlyAdmin):
 @admin.register(StepLog)
 class StepLogAdmin(ReadOnlyAdmin):
     list_display = ["at", "step", "level", "message"]
+    list_select_related = ["step__target__ci"]
     list_filter = ["level"]
 
 
 @admin.register(DeploymentEvent)
 class DeploymentEventAdmin(ReadOnlyAdmin):
     list_display = ["deployment", "seq", "type", "state", "wave_id_ref", "step_id_ref", "at", "message"]
+    list_select_related = ["deployment__service", "deployment__environment"]
     list_filter = ["type"]
 
 
 @admin.register(DeploymentLock)
 class DeploymentLockAdmin(ReadOnlyAdmin):
     list_display = ["service", "environment", "deployment", "taken_at"]
+    list_select_related = ["service", "environment", "deployment__service", "deployment__environment"]

@@ -4,13 +4,15 @@
   when it starts, then ``implemented``, ``failed`` or ``backed_out``.
 - The release follows its production deployment: ``deploying``, then ``deployed``, ``failed`` or
   ``rolled_back``. Deployments to lower tiers do not move the release.
-- A production success updates the CMDB (CI versions, a post-release baseline) and is where Early Life
-  Support will start (``on_production_success``).
+- Every success updates the versions of the CIs it deployed, in its own environment ("what runs where" is
+  true in every environment); a production success also takes the post-release baseline and is where
+  Early Life Support starts (``on_production_success``).
 
 Called inside the transaction of the deployment transition, with RDM itself as the actor (the person who
 acted is on the deployment's own audit event). At the start, a refusal from ``releases`` refuses the start.
-At the end, a refusal is logged and does not undo the rollout's outcome: the rollout happened, whatever the
-paperwork says, and the refusal is there to be seen.
+At the end, a refusal does not undo the rollout's outcome (the rollout happened, whatever the paperwork
+says): it is recorded on the deployment (``follow_up_problem``) and sent to its requester and the release
+manager, who put the paperwork right.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from rdm_site.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
 
+FOLLOW_UP_NOTICE = "deployment_follow_up_refused"
+
 
 def is_production(deployment: Deployment) -> bool:
     from cmdb.choices import EnvironmentTier
@@ -39,6 +43,24 @@ def _follow(what: str, deployment: Deployment, action: Callable[[], object]) -> 
             action()
     except DomainError as error:
         logger.warning("deployment %s: could not %s: %s", deployment.pk, what, error)
+        follow_up_refused(deployment, f"could not {what}: {error}")
+
+
+def follow_up_refused(deployment: Deployment, problem: str) -> None:
+    """Record on the deployment why the paperwork did not follow it, and tell who must put it right."""
+    from rdm_site.notifications import notification_send
+
+    deployment.follow_up_problem = "\n".join(filter(None, [deployment.follow_up_problem, problem]))
+    Deployment.objects.filter(pk=deployment.pk).update(follow_up_problem=deployment.follow_up_problem)
+    release = deployment.package.release if deployment.package_id else None
+    recipients = [user for user in (deployment.requested_by, release and release.release_manager) if user]
+    notification_send(
+        recipients=recipients,
+        kind=FOLLOW_UP_NOTICE,
+        subject=f"{deployment} ended {deployment.get_state_display().lower()}, but the records did not follow",
+        body=f"{problem}\n\nThe rollout's outcome stands; the change or release needs to be put right by hand.",
+        target=deployment,
+    )
 
 
 def _change_scheduled(deployment: Deployment) -> None:
@@ -79,7 +101,7 @@ ENDINGS = {
 
 
 def deployment_ended(deployment: Deployment) -> None:
-    """The change and (in production) the release record the outcome; a production success updates the CMDB."""
+    """The change and (in production) the release record the outcome; a success updates the CMDB."""
     from releases import services as release_services
     from releases.choices import ChangeState, ReleaseState
 
@@ -101,13 +123,14 @@ def deployment_ended(deployment: Deployment) -> None:
             service = getattr(release_services, release_service)
             extra = {} if deployment.state == DeploymentState.SUCCEEDED else {"reason": reason}
             _follow(f"record release {release} {outcome}", deployment, lambda: service(release=release, **extra))
-    if deployment.state == DeploymentState.SUCCEEDED and is_production(deployment):
-        on_production_success(deployment)
+    if deployment.state == DeploymentState.SUCCEEDED:
+        _follow("update the CMDB", deployment, lambda: ci_versions_record(deployment))
+        if is_production(deployment):
+            on_production_success(deployment)
 
 
 def on_production_success(deployment: Deployment) -> None:
-    """CI versions become the deployed versions, a post-release baseline is taken, and (later) ELS starts."""
-    _follow("update the CMDB", deployment, lambda: ci_versions_record(deployment))
+    """A post-release baseline is taken, and (later) ELS starts. The CI versions are already updated."""
     _follow("take the post-release baseline", deployment, lambda: baseline_after(deployment))
     early_life_support_start(deployment)
 

@@ -1,28 +1,31 @@
 """Every write about deployments that a person or a pipeline asks for: configuration, planning and controls.
 
-Each transition has one service: atomic, re-reads the deployment under a row lock, checks the actor's
-permission, reports every unmet condition at once, moves the state, saves, audits and queues the engine
+Each transition has one service: atomic, re-reads the deployment under a row lock, checks the actor against
+the deployment's one rule table (``DEPLOYMENT_ACTIONS``, which ``deployment_available_actions`` reports),
+reports every unmet condition at once, moves the state, saves, records the transition and queues the engine
 after commit. ``actor=None`` is RDM itself (the reconciler starting a scheduled deployment).
 
 Who may: the Deployment Manager role (``deployments.run_deployment``) runs every deployment; the Build/CI
 Engineer role (``deployments.run_continuous_deployment``) only continuous deployments under a standard
-change (or outside production, where no change is needed).
+change (or outside production, where no change is needed). How a service is deployed (processes, step
+templates, variables, targets) holds the URLs and commands that run in production: every edit of it is
+recorded with the old and new values (a secret's never in clear).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_fsm import can_proceed
 
 from deployments import effects, engine, guards
 from deployments.choices import (
     DEPLOYMENT_ACTIVE_STATES,
-    STEP_OPEN_STATES,
     DeploymentModel,
+    DeploymentState,
     InterventionAnswer,
     LogLevel,
     PauseKind,
@@ -30,15 +33,43 @@ from deployments.choices import (
 )
 from deployments.engine import Tick
 from deployments.executors.manual_intervention import ManualInterventionExecutor
-from deployments.models import Deployment, DeploymentLock, DeploymentProcess, Step, StepLog, Target, Variable
+from deployments.models import (
+    Deployment,
+    DeploymentLock,
+    DeploymentProcess,
+    Step,
+    StepLog,
+    StepTemplate,
+    Target,
+    Variable,
+)
 from deployments.planning import phase_plan_problems, plan_build
-from rdm_site.audit import audit_record
+from deployments.queue import advance_after_commit
+from deployments.variables import MASK
+from rdm_site.actions import ActionRule, action_ensure, actions_available
+from rdm_site.changes import apply_changes
 from rdm_site.crypto import encrypt_secret
-from rdm_site.exceptions import IllegalTransition, InvalidInput, NotAllowed, UnmetConditions
+from rdm_site.domain import bounded_text, ensure_allowed, ensure_conditions, validated
+from rdm_site.exceptions import IllegalTransition, InvalidInput, UnmetConditions
+from rdm_site.permissions import any_permission_problem, permission_problem
+from rdm_site.transitions import transition_record
 
 RUN = "deployments.run_deployment"
 RUN_CONTINUOUS = "deployments.run_continuous_deployment"
-CONFIGURE = "deployments.change_deploymentprocess"
+
+PROCESS_FIELDS = ("name", "description", "health_checks", "bake_seconds", "rollback_threshold")
+STEP_TEMPLATE_FIELDS = (
+    "position",
+    "name",
+    "executor",
+    "parameters",
+    "target_filter",
+    "run_once",
+    "rollback_parameters",
+    "retries",
+    "timeout_seconds",
+)
+TARGET_FIELDS = ("ring", "group", "enabled")
 
 
 # --- who may -----------------------------------------------------------------------------------------
@@ -46,16 +77,15 @@ CONFIGURE = "deployments.change_deploymentprocess"
 
 def run_problem(actor: User | None, deployment: Deployment, attempt: str) -> str | None:
     """Why ``actor`` may not ``attempt`` on ``deployment``, or None."""
-    if actor is None or actor.has_perm(RUN):
+    problem = any_permission_problem(actor, [RUN, RUN_CONTINUOUS], attempt)
+    if problem or actor is None or actor.has_perm(RUN):
+        return problem
+    if deployment.continuous and _under_standard_change(deployment):
         return None
-    if actor.has_perm(RUN_CONTINUOUS):
-        if deployment.continuous and _under_standard_change(deployment):
-            return None
-        return (
-            f"{actor.get_username()} may not {attempt}: a Build/CI Engineer runs only continuous deployments "
-            "under a standard change"
-        )
-    return f"{actor.get_username()} may not {attempt}: that needs the Deployment Manager role"
+    return (
+        f"{actor.get_username()} may not {attempt}: a Build/CI Engineer runs only continuous deployments "
+        "under a standard change"
+    )
 
 
 def _under_standard_change(deployment: Deployment) -> bool:
@@ -67,10 +97,43 @@ def _under_standard_change(deployment: Deployment) -> bool:
     return change.change_type == ChangeType.STANDARD
 
 
-def _ensure_may_run(actor: User | None, deployment: Deployment, attempt: str) -> None:
-    problem = run_problem(actor, deployment, attempt)
-    if problem:
-        raise NotAllowed(problem)
+def _who_runs(deployment: Deployment, actor: User | None, attempt: str) -> list[str | None]:
+    return [run_problem(actor, deployment, attempt)]
+
+
+def _who_runs_its_deployment(step: Step, actor: User | None, attempt: str) -> list[str | None]:
+    return [run_problem(actor, step.deployment, attempt)]
+
+
+# What may be done to a deployment, by whom, from which states: enforced by the services below and reported
+# by ``deployment_available_actions`` (windows, freezes and eligibility are conditions, checked on the way).
+DEPLOYMENT_ACTIONS = {
+    "schedule": ActionRule(_who_runs, "schedule {record}", transition="schedule"),
+    "start": ActionRule(_who_runs, "start {record}", transition="start"),
+    "pause": ActionRule(_who_runs, "pause {record}", transition="pause"),
+    "resume": ActionRule(_who_runs, "resume {record}", transition="resume"),
+    "abort": ActionRule(_who_runs, "abort {record}", transition="abort"),
+    "roll_back": ActionRule(_who_runs, "roll back {record}", transition="roll_back"),
+    # deciding not to roll back a rollout paused for a decision (the engine also fails rollouts itself)
+    "fail": ActionRule(_who_runs, "mark {record} failed", states=(DeploymentState.PAUSED,)),
+    "delete": ActionRule(_who_runs, "delete {record}", states=(DeploymentState.PLANNED,)),
+}
+
+STEP_ACTIONS = {
+    "answer": ActionRule(_who_runs_its_deployment, "answer {record}", states=(StepState.RUNNING,)),
+}
+
+
+def deployment_available_actions(deployment: Deployment, actor: User | None) -> list[str]:
+    """What ``actor`` may do to ``deployment`` now (the buttons to show)."""
+    return actions_available(DEPLOYMENT_ACTIONS, deployment, actor)
+
+
+def step_available_actions(step: Step, actor: User | None) -> list[str]:
+    """What ``actor`` may do to ``step`` now: answer it, when it is a manual intervention waiting."""
+    if step.executor != ManualInterventionExecutor.name:
+        return []
+    return actions_available(STEP_ACTIONS, step, actor)
 
 
 def _locked(deployment: Deployment) -> Deployment:
@@ -80,19 +143,84 @@ def _locked(deployment: Deployment) -> Deployment:
     return fresh
 
 
-def _ensure_can(deployment: Deployment, transition: str) -> None:
-    if not can_proceed(getattr(deployment, transition)):
-        raise IllegalTransition(deployment, transition, deployment.state)
+def _ensure_configures(actor: User | None, permission: str, attempt: str) -> None:
+    ensure_allowed(permission_problem(actor, permission, attempt))
 
 
-def _advance_after_commit(deployment: Deployment) -> None:
-    from deployments.tasks import deployment_advance_task
+def _record_update(actor: User | None, instance, changes: dict, entity: str) -> None:
+    if changes:
+        validated(instance)
+        instance.save()
+        transition_record(actor=actor, target=instance, action=f"{entity}.update", changes=changes)
 
-    deployment_id = deployment.pk
-    transaction.on_commit(lambda: deployment_advance_task.delay(deployment_id))
+
+def _created(instance, fields: tuple[str, ...]) -> dict[str, list[Any]]:
+    """What a new row holds, as ``{field: [None, value]}``: its creation audited like an edit."""
+    return {name: [None, getattr(instance, name)] for name in fields}
 
 
-# --- configuration -----------------------------------------------------------------------------------
+# --- configuration: how a service is deployed ---------------------------------------------------------
+
+
+@transaction.atomic
+def process_create(*, actor: User | None, service, **fields: Any) -> DeploymentProcess:
+    """A new way to deploy ``service``; ``fields`` are among ``PROCESS_FIELDS``."""
+    _ensure_configures(actor, "deployments.add_deploymentprocess", f"add a deployment process to {service}")
+    process = DeploymentProcess(service=service)
+    apply_changes(process, fields, PROCESS_FIELDS)
+    validated(process)
+    process.save()
+    transition_record(
+        actor=actor, target=process, action="deploymentprocess.create", changes=_created(process, PROCESS_FIELDS)
+    )
+    return process
+
+
+@transaction.atomic
+def process_update(*, process: DeploymentProcess, actor: User | None, data: dict[str, Any]) -> DeploymentProcess:
+    """Edit a process; deployments already planned keep the plan they copied."""
+    process = DeploymentProcess.objects.select_for_update().get(pk=process.pk)
+    _ensure_configures(actor, "deployments.change_deploymentprocess", f"change deployment process {process}")
+    _record_update(actor, process, apply_changes(process, data, PROCESS_FIELDS), "deploymentprocess")
+    return process
+
+
+@transaction.atomic
+def step_template_create(*, actor: User | None, process: DeploymentProcess, **fields: Any) -> StepTemplate:
+    """A new step of ``process``; ``fields`` are among ``STEP_TEMPLATE_FIELDS``."""
+    _ensure_configures(actor, "deployments.add_steptemplate", f"add a step to {process}")
+    process = DeploymentProcess.objects.select_for_update().get(pk=process.pk)
+    template = StepTemplate(process=process)
+    apply_changes(template, fields, STEP_TEMPLATE_FIELDS)
+    validated(template)
+    template.save()
+    transition_record(
+        actor=actor, target=template, action="steptemplate.create", changes=_created(template, STEP_TEMPLATE_FIELDS)
+    )
+    return template
+
+
+@transaction.atomic
+def step_template_update(*, template: StepTemplate, actor: User | None, data: dict[str, Any]) -> StepTemplate:
+    template = StepTemplate.objects.select_for_update().get(pk=template.pk)
+    _ensure_configures(actor, "deployments.change_steptemplate", f"change step {template} of {template.process}")
+    _record_update(actor, template, apply_changes(template, data, STEP_TEMPLATE_FIELDS), "steptemplate")
+    return template
+
+
+@transaction.atomic
+def step_template_delete(*, template: StepTemplate, actor: User | None) -> None:
+    """Remove a step from its process; the steps of planned deployments keep what they copied."""
+    template = StepTemplate.objects.select_for_update().get(pk=template.pk)
+    _ensure_configures(actor, "deployments.delete_steptemplate", f"delete step {template} of {template.process}")
+    transition_record(
+        actor=actor,
+        target=template,
+        action="steptemplate.delete",
+        changes={name: [value, None] for name, [_, value] in _created(template, STEP_TEMPLATE_FIELDS).items()},
+        object_repr=f"{template.process}: {template}",
+    )
+    template.delete()
 
 
 @transaction.atomic
@@ -100,25 +228,36 @@ def variable_set(
     *, actor: User | None, service, name: str, value: str, is_secret: bool = False, environment=None
 ) -> Variable:
     """Create or replace a variable; a secret is encrypted before it is stored and never audited in clear."""
-    if actor is not None and not actor.has_perm(CONFIGURE):
-        raise NotAllowed(f"{actor.get_username()} may not set deployment variables")
     if not name or "{" in name or "}" in name:
         raise InvalidInput("A variable name is needed, without braces.")
-    variable, created = Variable.objects.select_for_update().get_or_create(
-        service=service, environment=environment, name=name, defaults={"value": "", "is_secret": is_secret}
-    )
+    variable = Variable.objects.select_for_update().filter(service=service, environment=environment, name=name)
+    variable = variable.order_by().first()
+    if variable is None:
+        _ensure_configures(actor, "deployments.add_variable", f"add deployment variable {name} of {service}")
+        variable = Variable(service=service, environment=environment, name=name)
+        changes = {"value": [None, _shown(value, is_secret)], "is_secret": [None, is_secret]}
+    else:
+        _ensure_configures(actor, "deployments.change_variable", f"change deployment variable {variable}")
+        changes = {}
+        if variable.is_secret != is_secret:
+            changes["is_secret"] = [variable.is_secret, is_secret]
+        old = variable.plain_value()
+        if old != value:
+            # a secret's change is recorded as a change, never with either value
+            changes["value"] = [_shown(old, variable.is_secret), _shown(value, is_secret)]
+    if not changes:
+        return variable
+    action = "variable.update" if variable.pk else "variable.create"
     variable.is_secret = is_secret
     variable.value = encrypt_secret(value) if is_secret else value
-    variable.full_clean()
+    validated(variable)
     variable.save()
-    shown = "(secret)" if is_secret else value
-    audit_record(
-        actor=actor,
-        action="variable.create" if created else "variable.edit",
-        target=variable,
-        changes={"value": shown, "is_secret": is_secret},
-    )
+    transition_record(actor=actor, target=variable, action=action, changes=changes)
     return variable
+
+
+def _shown(value: str, is_secret: bool) -> str:
+    return MASK if is_secret else value
 
 
 @transaction.atomic
@@ -126,8 +265,7 @@ def target_create(*, actor: User | None, ci, ring: str = "", group: str = "", en
     """A CI takes part in rollouts. It must be live: the CMDB never runs on imaginary servers."""
     from cmdb.choices import CiState
 
-    if actor is not None and not actor.has_perm("deployments.add_target"):
-        raise NotAllowed(f"{actor.get_username()} may not add deployment targets")
+    _ensure_configures(actor, "deployments.add_target", f"add {ci} as a deployment target")
     problems = []
     if ci.state != CiState.LIVE:
         problems.append(f"{ci} is {ci.get_state_display().lower()}, not live")
@@ -135,12 +273,20 @@ def target_create(*, actor: User | None, ci, ring: str = "", group: str = "", en
         problems.append(f"{ci} belongs to no service")
     if Target.objects.filter(ci=ci).exists():
         problems.append(f"{ci} is already a target")
-    if problems:
-        raise UnmetConditions(f"{ci} cannot become a deployment target", problems)
+    ensure_conditions(f"{ci} cannot become a deployment target", problems)
     target = Target(ci=ci, ring=ring, group=group, enabled=enabled)
-    target.full_clean()
+    validated(target)
     target.save()
-    audit_record(actor=actor, action="target.create", target=target, changes={"ring": ring, "group": group})
+    transition_record(actor=actor, action="target.create", target=target, changes=_created(target, TARGET_FIELDS))
+    return target
+
+
+@transaction.atomic
+def target_update(*, target: Target, actor: User | None, data: dict[str, Any]) -> Target:
+    """Relabel a target (ring, group) or take it out of rollouts (``enabled``); its CI stays the same."""
+    target = Target.objects.select_for_update().select_related("ci").get(pk=target.pk)
+    _ensure_configures(actor, "deployments.change_target", f"change deployment target {target}")
+    _record_update(actor, target, apply_changes(target, data, TARGET_FIELDS), "target")
     return target
 
 
@@ -186,7 +332,7 @@ def deployment_create(
     )
     if package is not None and not version:
         deployment.version = package.version
-    _ensure_may_run(actor, deployment, f"plan a deployment of {process.service}")
+    ensure_allowed(run_problem(actor, deployment, f"plan a deployment of {process.service}"))
     problems = []
     if package is not None and not package.release.services.filter(pk=process.service_id).exists():
         problems.append(f"the package {package} is not a release of {process.service}")
@@ -203,13 +349,42 @@ def deployment_create(
     deployment.save()
     plan_build(deployment)
     tick = Tick(deployment)
-    audit_record(actor=actor, action="deployment.plan", target=deployment, to_state=deployment.state)
+    transition_record(actor=actor, action="deployment.create", target=deployment, to_state=deployment.state)
     tick.events.deployment_changed("planned")
     tick.finish()
     return deployment
 
 
+@transaction.atomic
+def deployment_delete(*, deployment: Deployment, actor: User | None, reason: str = "") -> None:
+    """Remove a deployment that never left ``planned`` (its waves, steps and events go with it); the audit
+    trail keeps its record. One that was scheduled or ran stays: abort it instead."""
+    deployment = _locked(deployment)
+    action_ensure(DEPLOYMENT_ACTIONS, "delete", deployment, actor)
+    reason = bounded_text(reason, "the reason")
+    ensure_conditions(
+        f"{deployment} cannot be deleted",
+        [f"deployment #{other.pk} replaces it" for other in deployment.replaced_by.all()],
+    )
+    transition_record(
+        actor=actor,
+        action="deployment.delete",
+        target=deployment,
+        from_state=deployment.state,
+        reason=reason,
+        object_repr=str(deployment),
+    )
+    deployment.delete()
+
+
 # --- controls ---------------------------------------------------------------------------------------
+
+
+def _controlled(deployment: Deployment, action: str, actor: User | None, reason: str) -> tuple[Deployment, str]:
+    """The deployment locked, the actor and state checked against the rule table, and the reason bounded."""
+    deployment = _locked(deployment)
+    action_ensure(DEPLOYMENT_ACTIONS, action, deployment, actor)
+    return deployment, bounded_text(reason, "the reason")
 
 
 @transaction.atomic
@@ -217,12 +392,9 @@ def deployment_schedule(
     *, deployment: Deployment, actor: User | None, scheduled_for: datetime, reason: str = ""
 ) -> Deployment:
     """Agree a time; the deployment starts by itself then (the reconciler starts it)."""
-    deployment = _locked(deployment)
-    _ensure_may_run(actor, deployment, f"schedule {deployment}")
-    _ensure_can(deployment, "schedule")
+    deployment, reason = _controlled(deployment, "schedule", actor, reason)
     problems = guards.schedule_conditions(deployment, scheduled_for)
-    if problems:
-        raise UnmetConditions(f"{deployment} cannot be scheduled for {scheduled_for:%Y-%m-%d %H:%M}", problems)
+    ensure_conditions(f"{deployment} cannot be scheduled for {scheduled_for:%Y-%m-%d %H:%M}", problems)
     deployment.scheduled_for = scheduled_for
     tick = Tick(deployment)
     tick.transition("schedule", actor=actor, reason=reason or f"for {scheduled_for.isoformat()}")
@@ -234,12 +406,8 @@ def deployment_schedule(
 @transaction.atomic
 def deployment_start(*, deployment: Deployment, actor: User | None, reason: str = "") -> Deployment:
     """Take the (service, environment) lock and queue the rollout for the engine."""
-    deployment = _locked(deployment)
-    _ensure_may_run(actor, deployment, f"start {deployment}")
-    _ensure_can(deployment, "start")
-    problems = guards.start_conditions(deployment, timezone.now())
-    if problems:
-        raise UnmetConditions(f"{deployment} cannot start", problems)
+    deployment, reason = _controlled(deployment, "start", actor, reason)
+    ensure_conditions(f"{deployment} cannot start", guards.start_conditions(deployment, timezone.now()))
     try:
         with transaction.atomic():
             DeploymentLock.objects.create(
@@ -251,16 +419,14 @@ def deployment_start(*, deployment: Deployment, actor: User | None, reason: str 
     tick.transition("start", actor=actor, reason=reason)
     effects.deployment_started(deployment, actor)
     tick.finish()
-    _advance_after_commit(deployment)
+    advance_after_commit(deployment.pk)
     return deployment
 
 
 @transaction.atomic
 def deployment_pause(*, deployment: Deployment, actor: User | None, reason: str = "") -> Deployment:
     """No new step starts; the steps already running finish."""
-    deployment = _locked(deployment)
-    _ensure_may_run(actor, deployment, f"pause {deployment}")
-    _ensure_can(deployment, "pause")
+    deployment, reason = _controlled(deployment, "pause", actor, reason)
     deployment.pause_kind = PauseKind.OPERATOR
     deployment.pause_reason = reason or "paused by an operator"
     tick = Tick(deployment)
@@ -272,40 +438,32 @@ def deployment_pause(*, deployment: Deployment, actor: User | None, reason: str 
 @transaction.atomic
 def deployment_resume(*, deployment: Deployment, actor: User | None, reason: str = "") -> Deployment:
     """Continue where it stopped, once the reason to pause is gone (a freeze over, a decision taken)."""
-    deployment = _locked(deployment)
-    _ensure_may_run(actor, deployment, f"resume {deployment}")
-    _ensure_can(deployment, "resume")
+    deployment, reason = _controlled(deployment, "resume", actor, reason)
     problems = []
     if deployment.pause_kind == PauseKind.DECISION:
         problems.append("the rollout failed and cannot be reversed automatically: roll it back or mark it failed")
     if deployment.pause_kind == PauseKind.INTERVENTION:
         problems.append("a manual intervention waits for an answer")
     problems += guards.resume_conditions(deployment, timezone.now())
-    if problems:
-        raise UnmetConditions(f"{deployment} cannot resume", problems)
+    ensure_conditions(f"{deployment} cannot resume", problems)
     deployment.pause_kind, deployment.pause_reason = PauseKind.NONE, ""
     tick = Tick(deployment)
     tick.transition("resume", actor=actor, reason=reason)
     tick.finish()
-    _advance_after_commit(deployment)
+    advance_after_commit(deployment.pk)
     return deployment
 
 
 @transaction.atomic
 def deployment_abort(*, deployment: Deployment, actor: User | None, reason: str = "") -> Deployment:
     """Stop for good: no new step starts (the one under way finishes); nothing is rolled back."""
-    deployment = _locked(deployment)
-    _ensure_may_run(actor, deployment, f"abort {deployment}")
-    _ensure_can(deployment, "abort")
+    deployment, reason = _controlled(deployment, "abort", actor, reason)
     was_active = deployment.state in DEPLOYMENT_ACTIVE_STATES
     deployment.outcome = reason or "aborted"
     deployment.pause_kind, deployment.pause_reason = PauseKind.NONE, ""
     tick = Tick(deployment)
     tick.transition("abort", actor=actor, reason=deployment.outcome)
-    engine.skip_open(tick, deployment.steps.all(), "the deployment was aborted")
-    for wave in deployment.waves.filter(state__in=["running", "verifying"]):
-        wave.outcome = "aborted"
-        engine.wave_transition(tick, wave, "fail", "aborted")
+    engine.stop(tick, f"the deployment was aborted: {deployment.outcome}", steps=deployment.steps.all())
     if was_active:
         effects.deployment_ended(deployment)
     tick.finish()
@@ -315,12 +473,8 @@ def deployment_abort(*, deployment: Deployment, actor: User | None, reason: str 
 @transaction.atomic
 def deployment_rollback(*, deployment: Deployment, actor: User | None, reason: str = "") -> Deployment:
     """Roll back now: skip the remaining steps and analysis, undo the waves done, the last one first."""
-    deployment = _locked(deployment)
-    _ensure_may_run(actor, deployment, f"roll back {deployment}")
-    _ensure_can(deployment, "roll_back")
-    problems = guards.lock_conditions(deployment)
-    if problems:
-        raise UnmetConditions(f"{deployment} cannot be rolled back now", problems)
+    deployment, reason = _controlled(deployment, "roll_back", actor, reason)
+    ensure_conditions(f"{deployment} cannot be rolled back now", guards.lock_conditions(deployment))
     tick = Tick(deployment)
     engine.rollback_begin(tick, reason or "rolled back by an operator", actor=actor)
     tick.finish()
@@ -330,15 +484,12 @@ def deployment_rollback(*, deployment: Deployment, actor: User | None, reason: s
 @transaction.atomic
 def deployment_fail(*, deployment: Deployment, actor: User | None, reason: str = "") -> Deployment:
     """Decide not to roll back a paused rollout (an irreversible unit, fix forward): it ends as failed."""
-    deployment = _locked(deployment)
-    _ensure_may_run(actor, deployment, f"mark {deployment} failed")
-    if deployment.state != "paused":
-        raise IllegalTransition(deployment, "fail", deployment.state)
+    deployment, reason = _controlled(deployment, "fail", actor, reason)
     deployment.outcome = reason or deployment.outcome or "marked failed by an operator"
     deployment.pause_kind, deployment.pause_reason = PauseKind.NONE, ""
     tick = Tick(deployment)
     tick.transition("fail", actor=actor, reason=deployment.outcome)
-    engine.skip_open(tick, deployment.steps.all(), "the deployment failed")
+    engine.stop(tick, f"the deployment failed: {deployment.outcome}", steps=deployment.steps.all())
     effects.deployment_ended(deployment)
     tick.finish()
     return deployment
@@ -348,36 +499,36 @@ def deployment_fail(*, deployment: Deployment, actor: User | None, reason: str =
 def step_answer(*, step: Step, actor: User | None, answer: str, reason: str = "") -> Step:
     """Answer a manual intervention (proceed or abort) before its deadline; the rollout resumes."""
     deployment = _locked(step.deployment)
-    _ensure_may_run(actor, deployment, f"answer a manual intervention of {deployment}")
-    step = Step.objects.get(pk=step.pk)
+    step = Step.objects.select_related("target__ci").get(pk=step.pk)
+    step.deployment = deployment
     if step.executor != ManualInterventionExecutor.name:
-        raise InvalidInput(f"{step} is not a manual intervention")
+        raise IllegalTransition(step, "answer", step.state)
+    action_ensure(STEP_ACTIONS, "answer", step, actor)
+    reason = bounded_text(reason, "the reason")
     if answer not in InterventionAnswer.values:
         raise InvalidInput(f"the answer must be one of {', '.join(InterventionAnswer.values)}")
-    if step.state not in STEP_OPEN_STATES or step.state == StepState.PENDING:
-        raise IllegalTransition(step, "answer", step.state)
     now = timezone.now()
     problems = []
     if step.manual_answer:
         problems.append(f"it was already answered {step.manual_answer} by {step.answered_by} at {step.answered_at}")
     if step.deadline is not None and now >= step.deadline:
         problems.append(f"its deadline passed at {step.deadline:%Y-%m-%d %H:%M:%S} UTC")
-    if problems:
-        raise UnmetConditions(f"{step} cannot be answered", problems)
+    ensure_conditions(f"{step} cannot be answered", problems)
     step.manual_answer, step.answered_by, step.answered_at, step.due_at = answer, actor, now, now
     step.save(update_fields=["manual_answer", "answered_by", "answered_at", "due_at"])
     who = actor.get_username() if actor else "RDM"
     StepLog.objects.create(step=step, level=LogLevel.INFO, message=f"answered {answer} by {who}")
-    audit_record(
+    transition_record(
         actor=actor,
-        action="deployment.intervention_answer",
-        target=deployment,
+        action="step.answer",
+        target=step,
         reason=f"{step.name}: {answer}" + (f" ({reason})" if reason else ""),
+        object_repr=f"{step} of {deployment}",
     )
     tick = Tick(deployment)
-    if deployment.state == "paused" and deployment.pause_kind == PauseKind.INTERVENTION:
+    if deployment.state == DeploymentState.PAUSED and deployment.pause_kind == PauseKind.INTERVENTION:
         deployment.pause_kind, deployment.pause_reason = PauseKind.NONE, ""
         tick.transition("resume", actor=actor, reason=f"{step.name} answered {answer}")
     tick.finish()
-    _advance_after_commit(deployment)
+    advance_after_commit(deployment.pk)
     return step

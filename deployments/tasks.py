@@ -11,7 +11,7 @@ import socket
 from celery import shared_task
 from django.db import DatabaseError
 
-from deployments import engine
+from deployments import engine, reconciler
 
 RETRY = {"acks_late": True, "autoretry_for": (DatabaseError,), "retry_backoff": True, "max_retries": 3}
 
@@ -29,7 +29,7 @@ def steps_run_task(self, deployment_id: int, step_ids: list[int]) -> int:
 
 @shared_task(acks_late=True, max_retries=0)
 def deployments_reconcile_task() -> dict[str, int]:
-    return engine.deployments_reconcile()
+    return reconciler.deployments_reconcile()
 
 
 @shared_task(acks_late=True)

@@ -198,14 +198,21 @@ def _rollout_failed(tick: Tick, reason: str) -> None:
     rollback_begin(tick, reason)
 
 
+def stop(tick: Tick, reason: str, *, steps) -> None:
+    """End a rollout's forward motion (an abort, a rollback, a decision to fail): the given open steps that no
+    worker runs are skipped, and the waves under way fail, both with ``reason``."""
+    skip_open(tick, steps, reason)
+    for wave in tick.deployment.waves.filter(state__in=[WaveState.RUNNING, WaveState.VERIFYING]):
+        wave.outcome = reason
+        wave_transition(tick, wave, "fail", reason)
+
+
 def rollback_begin(tick: Tick, reason: str, *, actor=None) -> None:
     """Move to rolling back and plan the rollback steps; the caller has checked the conditions."""
     deployment = tick.deployment
     deployment.outcome = reason
     deployment.pause_kind, deployment.pause_reason = PauseKind.NONE, ""
-    for wave in deployment.waves.filter(state__in=[WaveState.RUNNING, WaveState.VERIFYING]):
-        wave.outcome = reason
-        wave_transition(tick, wave, "fail", reason)
+    stop(tick, reason, steps=deployment.steps.exclude(kind=StepKind.ROLLBACK))
     if not DeploymentLock.objects.filter(deployment=deployment).exists():
         DeploymentLock.objects.create(
             service_id=deployment.service_id, environment_id=deployment.environment_id, deployment=deployment

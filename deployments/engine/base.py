@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Min, Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -27,8 +27,9 @@ from deployments.choices import (
 from deployments.events import EventBatch
 from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, DeploymentLock, Step, StepLog
-from rdm_site.audit import audit_record
+from deployments.queue import RUN_STEPS, queue_after_commit
 from rdm_site.exceptions import ConcurrentModification
+from rdm_site.transitions import transition_record
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +80,15 @@ class Tick:
     def __post_init__(self):
         self.events = EventBatch(self.deployment)
 
-    def transition(self, name: str, *, actor=None, reason: str = "", action: str = "") -> None:
+    def transition(self, name: str, *, actor=None, reason: str = "") -> None:
         """Move the deployment (the caller has checked the conditions), save, audit and announce it."""
         deployment = self.deployment
         from_state = deployment.state
         getattr(deployment, name)()
         save_or_refuse(deployment)
-        audit_record(
+        transition_record(
             actor=actor,
-            action=action or f"deployment.{name}",
+            action=f"deployment.{name}",
             target=deployment,
             from_state=from_state,
             to_state=deployment.state,
@@ -111,12 +112,8 @@ class Tick:
             self.wake_at = None
         deployment.due_at = self.wake_at
         self.events.flush(due_at=self.wake_at)
-        if self.dispatch:
-            from deployments.tasks import steps_run_task
-
-            chunks = dispatch_chunks(self.dispatch)
-            deployment_id = deployment.pk
-            transaction.on_commit(lambda: [steps_run_task.delay(deployment_id, chunk) for chunk in chunks])
+        for chunk in dispatch_chunks(self.dispatch):
+            queue_after_commit(RUN_STEPS, deployment.pk, chunk)
 
 
 def dispatch_chunks(step_ids: list[int]) -> list[list[int]]:

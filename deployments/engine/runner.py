@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +34,7 @@ from deployments.engine.base import (
     may_start,
     steps_write,
 )
+from deployments.engine.leases import LeaseKeeper
 from deployments.executors.base import ExecutorError, OutcomeStatus, StepContext, StepOutcome
 from deployments.executors.registry import get_executor
 from deployments.models import Deployment, Step, StepLog
@@ -294,56 +293,3 @@ def _pause_for_intervention(tick: Tick, step: Step, instructions: str) -> None:
         deployment.pause_kind = PauseKind.INTERVENTION
         deployment.pause_reason = f"{step.name}: {instructions}"
         tick.transition("pause", reason=deployment.pause_reason)
-
-
-class LeaseKeeper:
-    """One per worker process: a thread that renews the leases of the steps this process is running.
-
-    Started on first use (after the fork, in the process that runs steps); it connects to the database only
-    while it renews. If the process dies, nothing renews the leases and the steps are re-driven.
-    """
-
-    _instance: LeaseKeeper | None = None
-    _instance_pid = 0
-    _create = threading.Lock()
-
-    @classmethod
-    def of_this_process(cls) -> LeaseKeeper:
-        with cls._create:
-            if cls._instance is None or cls._instance_pid != os.getpid():
-                cls._instance, cls._instance_pid = cls(), os.getpid()
-            return cls._instance
-
-    def __init__(self):
-        self.held: dict[int, str] = {}
-        self.guard = threading.Lock()
-        self.thread = threading.Thread(target=self._run, name="step-lease-keeper", daemon=True)
-        self.thread.start()
-
-    def hold(self, owner: str, step_ids: list[int]) -> None:
-        with self.guard:
-            self.held.update(dict.fromkeys(step_ids, owner))
-
-    def release(self, *step_ids: int) -> None:
-        with self.guard:
-            for step_id in step_ids:
-                self.held.pop(step_id, None)
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(max(lease_seconds() / 3, 0.2))
-            with self.guard:
-                by_owner: dict[str, list[int]] = {}
-                for step_id, owner in self.held.items():
-                    by_owner.setdefault(owner, []).append(step_id)
-            if not by_owner:
-                continue
-            try:
-                for owner, ids in by_owner.items():
-                    Step.objects.filter(pk__in=ids, lease_owner=owner, state=StepState.RUNNING).update(
-                        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
-                    )
-            except Exception:
-                logger.warning("could not renew step leases", exc_info=True)
-            finally:
-                connection.close()  # a renewal is rare (a third of a lease): no connection kept idle

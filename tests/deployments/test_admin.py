@@ -1,7 +1,12 @@
 """Admin pages: every model is listed and shown, secrets never appear, controls go through the services."""
 
+from datetime import timedelta
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from deployments import services
 from deployments.models import (
@@ -16,7 +21,10 @@ from deployments.models import (
     Wave,
 )
 from rdm_site.crypto import decrypt_secret
+from rdm_site.models import AuditEvent
+from rdm_site.roles import Role
 from tests.deployments.conftest import drive
+from tests.deployments.governed import Governed
 from tests.factories import UserFactory
 
 SECRET = "pa55w0rd-in-the-vault"
@@ -84,7 +92,7 @@ def test_admin_actions_call_the_services(admin_client, landscape, manager):
     deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
     response = admin_client.post(
         reverse("admin:deployments_deployment_changelist"),
-        {"action": "deployment_start", "_selected_action": [deployment.pk]},
+        {"action": "start", "_selected_action": [deployment.pk]},
         follow=True,
     )
     assert response.status_code == 200
@@ -94,7 +102,7 @@ def test_admin_actions_call_the_services(admin_client, landscape, manager):
     # an illegal control is refused with the service's message
     response = admin_client.post(
         reverse("admin:deployments_deployment_changelist"),
-        {"action": "deployment_resume", "_selected_action": [deployment.pk]},
+        {"action": "resume", "_selected_action": [deployment.pk]},
         follow=True,
     )
     assert "Cannot resume deployment" in response.content.decode()
@@ -134,3 +142,130 @@ def test_planning_problems_show_on_the_admin_form(admin_client, landscape):
     assert response.status_code == 200
     assert "percentages are cumulative and must rise" in response.content.decode()
     assert not Deployment.objects.exists()
+
+
+# --- as a Deployment Manager (staff, no superuser) --------------------------------------------------
+
+
+@pytest.fixture
+def dm_client(client, db):
+    user = UserFactory(username="dm-staff", is_staff=True, roles=[Role.DEPLOYMENT_MANAGER])
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_a_production_deployment_is_planned_scheduled_and_started_from_the_admin(client, db):
+    # given a green release with an approved change, and its Deployment Manager signed in to the admin
+    governed = Governed()
+    dm = governed.dm
+    dm.is_staff = True
+    dm.save()
+    client.force_login(dm)
+    when = governed.change.planned_start + timedelta(minutes=5)
+
+    # when they plan it with the package, the change and a time, then schedule it at that time
+    response = client.post(
+        reverse("admin:deployments_deployment_add"),
+        {
+            "process": governed.process.pk,
+            "environment": governed.world.production.pk,
+            "package": governed.package.pk,
+            "change": governed.change.pk,
+            "model": "big_bang",
+            "phase_plan": "{}",
+            "rollback_threshold": "0",
+            "scheduled_for_0": when.strftime("%Y-%m-%d"),
+            "scheduled_for_1": when.strftime("%H:%M:%S"),
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    deployment = Deployment.objects.get()
+    assert (deployment.package, deployment.change) == (governed.package, governed.change)
+    response = client.post(
+        reverse("admin:deployments_deployment_changelist"),
+        {"action": "schedule_at_the_planned_time", "_selected_action": [deployment.pk]},
+        follow=True,
+    )
+
+    # then it is scheduled (the change with it), and it can be started from the same list
+    deployment.refresh_from_db()
+    assert deployment.state == "scheduled", [str(m) for m in response.context["messages"]]
+    governed.change.refresh_from_db()
+    assert governed.change.state == "scheduled"
+    client.post(
+        reverse("admin:deployments_deployment_changelist"),
+        {"action": "start", "_selected_action": [deployment.pk]},
+    )
+    deployment.refresh_from_db()
+    assert deployment.state == "queued"
+
+
+def test_a_time_typed_in_the_admin_schedules_a_deployment(dm_client, landscape, manager):
+    land = landscape(targets=1)
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    when = timezone.now().replace(microsecond=0, second=0) + timedelta(hours=2)
+
+    asked = dm_client.post(
+        reverse("admin:deployments_deployment_changelist"),
+        {"action": "schedule_at_a_time", "_selected_action": [deployment.pk]},
+    )
+    assert "When (UTC" in asked.content.decode()
+    dm_client.post(
+        reverse("admin:deployments_deployment_changelist"),
+        {
+            "action": "schedule_at_a_time",
+            "_selected_action": [deployment.pk],
+            "apply": "1",
+            "reason": when.strftime("%Y-%m-%d %H:%M"),
+        },
+    )
+
+    deployment.refresh_from_db()
+    assert (deployment.state, deployment.scheduled_for) == ("scheduled", when)
+
+
+def test_a_planned_deployment_is_deleted_from_the_admin_and_the_deletion_audited(dm_client, landscape, manager):
+    # given a deployment that never left planned, and one that started
+    land = landscape(targets=2)
+    planned = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    started = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    services.deployment_start(deployment=started, actor=manager)
+
+    # when the Deployment Manager deletes both in the admin
+    for deployment in (planned, started):
+        dm_client.post(reverse("admin:deployments_deployment_delete", args=[deployment.pk]), {"post": "yes"})
+
+    # then the planned one is gone (audited), and the started one stays
+    assert list(Deployment.objects.values_list("pk", flat=True)) == [started.pk]
+    audit = AuditEvent.objects.get(action="deployment.delete")
+    assert (audit.object_id, audit.actor_label, audit.from_state) == (str(planned.pk), "dm-staff", "planned")
+
+
+@pytest.mark.parametrize("model", [Step, Target, Deployment, Wave])
+def test_a_changelist_costs_the_same_queries_for_3_and_33_rows(dm_client, landscape, manager, model):
+    # given 3 rows: three targets in one deployment, or three one-target deployments
+    per_target = model in (Step, Target)
+    land = None if per_target else landscape(targets=1)
+
+    def planned(count: int) -> None:
+        for _ in range(1 if per_target else count):
+            where = landscape(targets=count) if per_target else land
+            services.deployment_create(actor=manager, process=where.process, environment=where.environment)
+
+    def changelist_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = dm_client.get(reverse(f"admin:deployments_{model._meta.model_name}_changelist"))
+        assert response.status_code == 200
+        return len(queries)
+
+    planned(3)
+    assert model.objects.count() == 3
+    few = changelist_queries()
+
+    # when there are 33
+    planned(30)
+    assert model.objects.count() == 33
+
+    # then listing them costs the same
+    assert changelist_queries() == few

@@ -8,9 +8,9 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from deployments import engine, services
+from deployments import engine, reconciler, services
 from deployments.choices import DeploymentState, StepKind, StepState, WaveState
-from deployments.engine import runner
+from deployments.engine import leases, runner
 from deployments.executors.base import Executor
 from deployments.executors.registry import registry
 from deployments.models import DeploymentEvent, DeploymentLock, Step, StepLog
@@ -51,7 +51,7 @@ def test_a_big_bang_rollout_runs_every_target_and_ends_succeeded(landscape, mana
         )
     )
     assert transitions == [
-        ("deployment.plan", "planned"),
+        ("deployment.create", "planned"),
         ("deployment.start", "queued"),
         ("deployment.run", "running"),
         ("deployment.succeed", "succeeded"),
@@ -336,7 +336,9 @@ def test_roll_back_now_skips_the_rest_and_undoes_what_ran(landscape, manager):
     assert (audit.actor_label, audit.reason) == ("dm", "the canary looks wrong")
 
 
-def test_a_step_whose_worker_was_lost_runs_again_with_the_same_key(landscape, manager):
+def test_a_step_whose_worker_was_lost_runs_again_with_the_same_key(
+    landscape, manager, django_capture_on_commit_callbacks
+):
     # given a step claimed by a worker that then died (its lease ran out)
     land = landscape(targets=1)
     deployment = started(land, manager)
@@ -346,9 +348,9 @@ def test_a_step_whose_worker_was_lost_runs_again_with_the_same_key(landscape, ma
     Step.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
     # when the reconciler looks, it has the deployment advanced, which dispatches the step again
-    with mock.patch("deployments.tasks.deployment_advance_task.delay") as advance:
-        assert engine.deployments_reconcile() == {"started": 0, "advanced": 1}
-    advance.assert_called_once_with(deployment.pk)
+    with django_capture_on_commit_callbacks() as queued:
+        assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 1}
+    assert len(queued) == 1
     deployment = drive(deployment)
 
     # then it ran again (second attempt, same key) and the rollout finished
@@ -363,8 +365,7 @@ def test_a_scheduled_deployment_starts_by_itself_when_its_time_comes(landscape, 
     services.deployment_schedule(
         deployment=deployment, actor=manager, scheduled_for=timezone.now() - timedelta(seconds=1)
     )
-    with mock.patch("deployments.tasks.deployment_advance_task.delay"):
-        assert engine.deployments_reconcile()["started"] == 1
+    assert reconciler.deployments_reconcile()["started"] == 1
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.QUEUED
     assert AuditEvent.objects.get(object_id=str(deployment.pk), action="deployment.start").actor_label == "system"
@@ -411,22 +412,22 @@ def test_a_step_that_runs_longer_than_its_lease_keeps_it_by_heartbeat(
     transactional_db, settings, target_server, local_outbound
 ):
     import threading
-    import time
 
     from django.db import connection
 
     from rdm_site.roles import Role
     from tests.deployments.conftest import make_landscape
     from tests.factories import UserFactory
+    from tests.harness.processes import wait_until
 
-    # given leases of 0.9 s, and a call that takes 2 s to answer
+    # given leases of 0.9 s, and a call that takes 1.2 s to answer
     settings.RDM_STEP_LEASE_SECONDS = 0.9
-    runner.LeaseKeeper._instance = None  # a keeper that renews at this lease's pace
+    leases.LeaseKeeper._instance = None  # a keeper that renews at this lease's pace
     manager = UserFactory(username="dm", roles=[Role.DEPLOYMENT_MANAGER])
     land = make_landscape(
         targets=1,
         steps=[
-            {"name": "slow", "executor": "http_call", "parameters": {"url": target_server.url("/effects/a?delay=2")}}
+            {"name": "slow", "executor": "http_call", "parameters": {"url": target_server.url("/effects/a?delay=1.2")}}
         ],
     )
     deployment = started(land, manager)
@@ -442,12 +443,17 @@ def test_a_step_that_runs_longer_than_its_lease_keeps_it_by_heartbeat(
     # when it runs past its first lease
     worker = threading.Thread(target=work)
     worker.start()
-    time.sleep(1.6)
+    claimed = wait_until(lambda: Step.objects.filter(pk=step.pk, lease_owner="busy-worker").first(), what="a claim")
 
-    # then the lease was renewed (nobody would take the step over), and the step ran once
-    step.refresh_from_db()
-    assert (step.lease_owner, step.state) == ("busy-worker", StepState.RUNNING)
-    assert step.lease_expires_at > timezone.now()
+    # then the lease is renewed (nobody would take the step over) while the call goes on, and the step ran once
+    renewed = wait_until(
+        lambda: Step.objects.filter(
+            pk=step.pk, lease_expires_at__gt=claimed.lease_expires_at, state=StepState.RUNNING
+        ).first(),
+        timeout=1.5,
+        what="the lease to be renewed",
+    )
+    assert renewed.lease_owner == "busy-worker"
     worker.join(timeout=10)
     step.refresh_from_db()
     assert (step.state, step.attempt) == (StepState.SUCCEEDED, 1)

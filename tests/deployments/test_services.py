@@ -11,6 +11,7 @@ from deployments.choices import DeploymentState
 from deployments.events import channel_name
 from deployments.models import Deployment, Variable
 from deployments.selectors import deployment_events_since
+from deployments.variables import MASK
 from rdm_site.exceptions import IllegalTransition, InvalidInput, NotAllowed
 from rdm_site.models import AuditEvent
 from rdm_site.redis import redis_client
@@ -81,7 +82,7 @@ def test_a_secret_variable_is_encrypted_and_its_audit_shows_no_value(landscape, 
     assert "t0ps3cret" not in variable.value
     assert variable.plain_value() == "t0ps3cret"
     audit = AuditEvent.objects.get(action="variable.create")
-    assert audit.changes == {"value": "(secret)", "is_secret": True}
+    assert audit.changes == {"value": [None, MASK], "is_secret": [None, True]}
 
 
 def test_an_environment_value_wins_over_the_default(landscape, manager):
