@@ -89,7 +89,11 @@ def _window(production: Environment) -> ReleaseWindow:
     return window
 
 
-def _freeze(year: int) -> FreezePeriod:
+def year_end_freeze(now: datetime) -> FreezePeriod:
+    """The year-end freeze (19 December to 5 January) in force at ``now`` or the next one: in December it is
+    this year's, in its first days of January still last year's.
+    """
+    year = now.year - 1 if now < datetime(now.year, 1, 5, tzinfo=UTC) else now.year
     freeze, _ = FreezePeriod.objects.get_or_create(
         name=f"Year-end freeze {year}",
         defaults={
@@ -117,16 +121,14 @@ def _templates(services_by_name: dict[str, Service], users: dict[str, User]) -> 
 class _Demo:
     """What the release builders share: the people, the CMDB rows, the rules, and "now"."""
 
-    def __init__(self):
-        self.now = timezone.now()
+    def __init__(self, now: datetime):
+        self.now = now
         self.users = _users()
         self.services = {service.name: service for service in Service.objects.all()}
         self.production = Environment.objects.get(name="production")
         self.policies = _policies()
         self.window = _window(self.production)
-        # the next year-end freeze at least two weeks away, so that a window opens before it
-        year = self.now.year if self.now.date() <= date(self.now.year, 12, 1) else self.now.year + 1
-        self.freeze = _freeze(year)
+        self.freeze = year_end_freeze(self.now)
         self.templates = _templates(self.services, self.users)
 
     def user(self, name: str) -> User:
@@ -340,7 +342,9 @@ def _blocked(demo: _Demo) -> None:
 
 
 def _in_freeze(demo: _Demo) -> None:
-    start = demo.opening(demo.freeze.start + timedelta(days=2)).start
+    # inside the freeze, and far enough ahead for the policy's lead time even when the freeze has begun
+    earliest = max(demo.freeze.start, demo.now + timedelta(days=demo.policies[ReleaseType.MINOR].lead_time_days))
+    start = demo.opening(earliest + timedelta(days=1)).start
     release = demo.release(
         name="Notifications",
         version="0.9",
@@ -355,9 +359,11 @@ def _in_freeze(demo: _Demo) -> None:
         services.release_submit(release=release, actor=demo.user("rita.release"))
 
 
-def demo_releases_load() -> None:
-    """Load the demo governance data (idempotent: a release that exists is left as it is)."""
-    demo = _Demo()
+def demo_releases_load(now: datetime | None = None) -> None:
+    """Load the demo governance data (idempotent: a release that exists is left as it is), dated from
+    ``now`` (today).
+    """
+    demo = _Demo(now or timezone.now())
     for build in (_draft, _awaiting_approval, _ready, _blocked, _in_freeze):
         build(demo)
     KnowledgeArticle.objects.get_or_create(

@@ -159,13 +159,17 @@ def remaining_gates(world: World) -> None:
 
 
 def approved_change(world: World, start, hours: int = 4, change_type=ChangeType.NORMAL) -> ChangeRecord:
+    """An approved change from ``start`` for ``hours``. A schedule that is (nearly) under way was asked for
+    ahead of its lead time: it is asked for a day later than now, then time passes (the schedule moves back).
+    """
     p = world.people
+    asked = max(start, timezone.now() + timedelta(days=world.policy.lead_time_days + 1))
     change = services.change_create(
         actor=p.rm,
         change_type=change_type,
         title="Deploy Shop 2.0",
-        planned_start=start,
-        planned_end=start + timedelta(hours=hours),
+        planned_start=asked,
+        planned_end=asked + timedelta(hours=hours),
         services=[world.service],
         release=world.release,
     )
@@ -173,6 +177,8 @@ def approved_change(world: World, start, hours: int = 4, change_type=ChangeType.
     approver = p.ea if change_type == ChangeType.EMERGENCY else p.ca
     services.change_assess(change=change, actor=approver, assessment="Low impact.")
     services.change_approve(change=change, actor=approver)
+    if asked != start:
+        ChangeRecord.objects.filter(pk=change.pk).update(planned_start=start, planned_end=start + timedelta(hours=hours))
     change.refresh_from_db()
     return change
 
