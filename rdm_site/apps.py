@@ -8,10 +8,12 @@ class RdmSiteConfig(AppConfig):
     verbose_name = "RDM platform"
 
     def ready(self):
+        from rdm_site import signals
         from rdm_site.middleware import request_id_clear
 
         post_migrate.connect(_sync_roles_after_migrate, sender=self)
         request_finished.connect(request_id_clear, dispatch_uid="rdm_request_id_clear")
+        signals.connect()
 
 
 def _sync_roles_after_migrate(**kwargs):

@@ -6,7 +6,7 @@ below lists what each may change. Later features add their permissions here, now
 
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import models
 
 
@@ -168,13 +168,24 @@ def _read_permissions() -> list[Permission]:
 
 
 def roles_sync() -> None:
-    """Make every role group hold exactly the permissions of the table (idempotent)."""
+    """Make every role group hold exactly the permissions of the table, and every member staff (idempotent)."""
     for app_config in apps.get_app_configs():
         create_permissions(app_config, verbosity=0)
     read = _read_permissions()
     for role, names in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role.value)
         group.permissions.set([*read, *_permissions(names)])
+    for user in User.objects.filter(groups__name__in=Role.values, is_staff=False).distinct():
+        staff_grant(user)
+
+
+def staff_grant(user: User) -> None:
+    """Members of a role are staff: the admin is where they act, within what their roles allow. Losing a role
+    does not take staff status away (without roles nothing is left to use it for); an administrator may.
+    """
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
 
 
 def roles_of(user) -> list[str]:

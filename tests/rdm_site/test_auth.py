@@ -47,14 +47,27 @@ def test_view_refused_to_a_user_without_the_permission(client):
 
 
 @pytest.mark.django_db
-def test_viewer_sees_the_team_page_but_not_the_administration(client, demo_users):
+def test_viewer_sees_the_team_page_and_reads_the_administration_without_changing_anything(client, demo_users):
     client.force_login(demo_users["vera.viewer"])
     team = client.get("/team/")
     assert team.status_code == 200
     assert b"Sophie Owner, Oscar Owner" in team.content or b"Oscar Owner, Sophie Owner" in team.content
     admin = client.get("/admin/")
-    assert admin.status_code == 302  # not staff: Django admin sends the user to its own sign-in
-    assert "/admin/login/" in admin["Location"]
+    assert admin.status_code == 200
+    assert not any(model["add_url"] for app in admin.context["app_list"] for model in app["models"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("username", [username for username, _, _ in DEMO_USERS])
+def test_every_demo_role_signs_in_to_the_administration_and_sees_the_apps_it_reads(client, demo_users, username):
+    # when a demo user of any role signs in on the admin's own page
+    response = client.post("/admin/login/?next=/admin/", {"username": username, "password": DEMO_PASSWORD}, follow=True)
+    # then the admin answers (not "not authorized") and lists every app the roles read
+    assert response.status_code == 200
+    assert response.wsgi_request.path == "/admin/"
+    assert {"cmdb", "releases", "deployments", "rdm_site", "auth"} <= {
+        app["app_label"] for app in response.context["app_list"]
+    }
 
 
 @pytest.mark.django_db

@@ -1,10 +1,12 @@
 """The role → permission table and its sync."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 
 from rdm_site import roles
+from rdm_site.models import AuditEvent
 from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_sync
+from tests.factories import UserFactory
 
 
 @pytest.mark.django_db
@@ -40,3 +42,18 @@ def test_unknown_permission_in_the_table_is_refused(monkeypatch):
     monkeypatch.setitem(ROLE_PERMISSIONS, Role.VIEWER, frozenset({"releases.approve_everything"}))
     with pytest.raises(LookupError, match=r"unknown permission 'releases\.approve_everything'"):
         roles_sync()
+
+
+@pytest.mark.django_db
+def test_sync_makes_every_role_member_staff_and_records_it():
+    # given a role member whose staff status was lost (a database from before the rule), and a user without roles
+    member = UserFactory(username="member", roles=[Role.VIEWER])
+    User.objects.filter(pk=member.pk).update(is_staff=False)
+    outsider = UserFactory(username="outsider")
+    # when the roles are synced
+    roles_sync()
+    # then the member is staff again, recorded as done by RDM itself, and the outsider is not
+    assert User.objects.get(pk=member.pk).is_staff
+    assert not User.objects.get(pk=outsider.pk).is_staff
+    event = AuditEvent.objects.filter(action="user.update", object_id=str(member.pk)).last()
+    assert (event.actor_kind, event.changes) == ("system", {"is_staff": [False, True]})
