@@ -119,10 +119,14 @@ class ReleasePackageAdmin(ServiceBackedAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not PackageArtifact:
             return super().save_formset(request, form, formset, change)
-        for artifact_form in formset.extra_forms:
-            if artifact_form.has_changed() and artifact_form.is_valid():
-                _artifact_add(form.instance, request.user, artifact_form.cleaned_data)
-        return None
+        # The admin's history message reads what the formset saved: the artifacts the service added.
+        formset.new_objects = [
+            _artifact_add(form.instance, request.user, artifact_form.cleaned_data)
+            for artifact_form in formset.extra_forms
+            if artifact_form.has_changed() and artifact_form.is_valid()
+        ]
+        formset.changed_objects, formset.deleted_objects = [], []
+        return formset.new_objects
 
 
 @admin.register(PackageArtifact)

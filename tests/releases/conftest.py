@@ -178,7 +178,9 @@ def approved_change(world: World, start, hours: int = 4, change_type=ChangeType.
     services.change_assess(change=change, actor=approver, assessment="Low impact.")
     services.change_approve(change=change, actor=approver)
     if asked != start:
-        ChangeRecord.objects.filter(pk=change.pk).update(planned_start=start, planned_end=start + timedelta(hours=hours))
+        ChangeRecord.objects.filter(pk=change.pk).update(
+            planned_start=start, planned_end=start + timedelta(hours=hours)
+        )
     change.refresh_from_db()
     return change
 

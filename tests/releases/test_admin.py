@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from releases.choices import ReleaseState
 from releases.models import Release
-from tests.releases.conftest import green_release
+from tests.releases.conftest import SHA, green_release
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +148,80 @@ def test_a_release_added_in_the_admin_is_created_by_the_service(client, world):
     release = Release.objects.get(name="Portal")
     assert (release.requested_by, list(release.services.all())) == (world.people.rm, [world.service])
     assert audit_events_for(release).first().action == "release.create"
+
+
+def _inline_management(*prefixes: str) -> dict:
+    return {f"{prefix}-{field}": 0 for prefix in prefixes for field in ("TOTAL_FORMS", "INITIAL_FORMS")}
+
+
+def test_a_build_engineer_registers_a_package_and_its_artifacts_in_the_admin_through_the_services(client, world):
+    # given the Build/CI Engineer signed in to the admin (the role grants releases.register_package only)
+    from rdm_site.selectors import audit_events_for
+    from releases.models import ReleasePackage
+
+    client.force_login(_staff(world.people.ci))
+    url = reverse("admin:releases_releasepackage_add")
+    # when they open the add page and save a package with an artifact whose digest is in upper case
+    assert client.get(url).status_code == 200
+    form = {
+        "release": world.release.pk,
+        "version": "b7",
+        "commits": '[{"sha": "abc123", "committed_at": "2026-11-30T09:15:00Z"}]',
+        "work_items": '["SHOP-7"]',
+        "notes": "",
+        **_inline_management("test_runs"),
+        "artifacts-TOTAL_FORMS": 1,
+        "artifacts-INITIAL_FORMS": 0,
+        "artifacts-0-name": "shop.tar.gz",
+        "artifacts-0-uri": "s3://builds/shop.tar.gz",
+        "artifacts-0-sha256": SHA.upper(),
+    }
+    response = client.post(url, form, follow=True)
+    # then the services registered it as theirs, with the digest in lower case, and the trail holds both
+    assert response.status_code == 200
+    package = ReleasePackage.objects.get(release=world.release, version="b7")
+    assert (package.built_by, package.first_commit_at.isoformat()) == (world.people.ci, "2026-11-30T09:15:00+00:00")
+    assert list(package.artifacts.values_list("sha256", flat=True)) == [SHA]
+    actions = {event.action: event for event in audit_events_for(package)}
+    assert "package.register" in actions
+    assert actions["package.artifact_add"].changes == {"artifact": [None, f"shop.tar.gz sha256:{SHA}"]}
+
+
+def _release_form(world, **fields) -> dict:
+    return {
+        "name": "Portal",
+        "version": "1.0",
+        "release_type": world.policy.release_type,
+        "policy": world.policy.pk,
+        "services": [world.service.pk],
+        "release_manager": world.people.rm.pk,
+        "description": "New portal",
+        "els_exit_criteria": "{}",
+        **_inline_management("units", "packages", "approvals", "gate_evidence"),
+        **fields,
+    }
+
+
+def test_the_els_plan_typed_on_the_release_add_form_is_kept(client, world):
+    client.force_login(_staff(world.people.rm))
+    form = _release_form(
+        world, els_exit_criteria='{"max_incidents": 1}', els_min_duration_days=5, els_staff=[world.people.dm.pk]
+    )
+    client.post(reverse("admin:releases_release_add"), form, follow=True)
+    release = Release.objects.get(name="Portal")
+    assert (release.els_exit_criteria, release.els_min_duration_days) == ({"max_incidents": 1}, 5)
+    assert list(release.els_staff.all()) == [world.people.dm]
+
+
+def test_a_refused_save_comes_back_with_the_refusal_and_what_was_typed(client, world):
+    # given a release typed as an emergency release under the minor policy
+    client.force_login(_staff(world.people.rm))
+    form = _release_form(world, name="Typed with care", release_type="emergency")
+    # when it is saved
+    response = client.post(reverse("admin:releases_release_add"), form)
+    # then the same form comes back, with the service's refusal and the name as typed; nothing is created
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "governs minor releases, not emergency ones" in page
+    assert 'value="Typed with care"' in page
+    assert not Release.objects.filter(name="Typed with care").exists()
