@@ -4,7 +4,7 @@ import os
 
 from django.contrib.auth.models import Group, User
 
-from rdm_site.roles import Role
+from rdm_site.roles import Role, staff_grant
 
 DEMO_PASSWORD = os.environ.get("RDM_DEMO_PASSWORD", "rdm-demo")
 
@@ -34,6 +34,7 @@ def demo_users_load() -> list[User]:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+        staff_grant(user)  # done by the roles signal for new members; this repairs users loaded before the rule
         users.append(user)
     admin = User.objects.filter(username=DEMO_ADMIN).first() or User.objects.create_superuser(
         DEMO_ADMIN, f"{DEMO_ADMIN}@rdm.example", DEMO_PASSWORD, first_name="Ada"
