@@ -17,8 +17,6 @@ class AuditEventFilterSet(django_filters.FilterSet):
         label="Occurred between (dates, inclusive)",
         widget=DateRangeWidget(attrs={"type": "date"}),
     )
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent
