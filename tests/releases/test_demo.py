@@ -1,6 +1,6 @@
 """The demo governance data loads through the services, shows releases at several points, and loads again unchanged."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -9,6 +9,7 @@ from cmdb.choices import EnvironmentTier
 from cmdb.models import Environment
 from releases.checklist import checklist_evaluate
 from releases.choices import GateCode, ReleaseState
+from releases.demo import year_end_freeze
 from releases.models import (
     Approval,
     ChangeRecord,
@@ -71,3 +72,27 @@ def test_the_demo_shows_releases_at_several_points(demo):
     frozen = _release("Notifications")
     answer = deployment_permitted(frozen.services.all(), production, frozen.planned_start)
     assert any(reason.startswith("inside freeze Year-end freeze") for reason in answer.reasons)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("today", "freeze_from", "freeze_until"),
+    [
+        (
+            datetime(2026, 12, 10, 9, 0, tzinfo=UTC),
+            datetime(2026, 12, 19, tzinfo=UTC),
+            datetime(2027, 1, 5, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 12, 24, 9, 0, tzinfo=UTC),
+            datetime(2026, 12, 19, tzinfo=UTC),
+            datetime(2027, 1, 5, tzinfo=UTC),
+        ),
+        (datetime(2027, 1, 3, 9, 0, tzinfo=UTC), datetime(2026, 12, 19, tzinfo=UTC), datetime(2027, 1, 5, tzinfo=UTC)),
+        (datetime(2027, 3, 1, 9, 0, tzinfo=UTC), datetime(2027, 12, 19, tzinfo=UTC), datetime(2028, 1, 5, tzinfo=UTC)),
+    ],
+    ids=["december-before", "december-during", "january-during", "spring"],
+)
+def test_the_demo_year_end_freeze_is_the_one_in_force_or_next_from_today(today, freeze_from, freeze_until):
+    freeze = year_end_freeze(today)
+    assert (freeze.start, freeze.end) == (freeze_from, freeze_until)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from rdm_site.selectors import audit_events_for
 from releases import services
@@ -352,3 +353,107 @@ def test_conflicts_are_found_in_one_query(django_assert_num_queries):
         _scheduled([shop], cis=[ci], start=1)
     with django_assert_num_queries(1):
         assert len(list(change_conflicts(change))) == 3
+
+
+# --- editing --------------------------------------------------------------------------------------
+
+
+def _approved(world):
+    change = _assessed(world)
+    services.change_approve(change=change, actor=world.people.ca, reason="Fine.")
+    change.refresh_from_db()
+    return change
+
+
+def test_editing_what_the_cab_approved_withdraws_the_approval_and_asks_again(world):
+    # given an approved normal change
+    p = world.people
+    change = _approved(world)
+    later = (change.planned_start + timedelta(days=1)).replace(microsecond=0)
+    # when its requester moves the schedule a day later
+    services.change_update(
+        change=change, actor=p.rm, data={"planned_start": later, "planned_end": later + timedelta(hours=2)}
+    )
+    # then the approval is withdrawn (kept, stamped), the change awaits assessment again, and the trail says so
+    change.refresh_from_db()
+    approval = Approval.objects.get(change=change)
+    assert change.state == ChangeState.SUBMITTED
+    assert approval.withdrawn_at is not None
+    assert "planned_end, planned_start" in approval.withdrawn_reason
+    actions = [e.action for e in audit_events_for(change) if e.action.startswith("change.")]
+    assert actions[-2:] == ["change.update", "change.reopen_approval"]
+    moved = audit_events_for(change).get(action="change.update").changes["planned_start"]
+    assert parse_datetime(moved[1]) == later
+    # and it is decided again from there
+    services.change_assess(change=change, actor=p.ca, assessment="Still fine.")
+    services.change_approve(change=change, actor=p.ca)
+    assert Approval.objects.filter(change=change, withdrawn_at=None).count() == 1
+
+
+def test_a_cosmetic_edit_keeps_the_approval(world):
+    change = _approved(world)
+    services.change_update(change=change, actor=world.people.rm, data={"title": "Upgrade the web shop"})
+    change.refresh_from_db()
+    assert (change.state, change.title) == (ChangeState.APPROVED, "Upgrade the web shop")
+    assert Approval.objects.get(change=change).withdrawn_at is None
+
+
+def test_a_change_is_edited_only_before_it_is_carried_out_and_conflicts_are_recorded(world):
+    p = world.people
+    running = ChangeFactory(state=ChangeState.IMPLEMENTING, requested_by=p.rm, services=[world.service])
+    with pytest.raises(IllegalTransition, match="it is implementing"):
+        services.change_update(change=running, actor=p.rm, data={"title": "Too late"})
+    # an edit that moves the schedule onto another change's is recorded with the conflict
+    change = _change(world)
+    other = _change(world, planned_start=change.planned_start + timedelta(days=2))
+    services.change_update(
+        change=other, actor=p.rm, data={"planned_start": change.planned_start, "planned_end": change.planned_end}
+    )
+    assert audit_events_for(other).get(action="change.update").reason == f"conflicts with {change.number}"
+
+
+def test_a_normal_change_asked_for_within_its_lead_time_is_neither_submitted_nor_approved(world):
+    # given the release's policy asks for a day's notice, and a normal change one minute ahead
+    p = world.people
+    world.policy.lead_time_days = 1
+    world.policy.save()
+    soon = timezone.now() + timedelta(minutes=1)
+    change = _change(world, planned_start=soon, release=world.release)
+    # when it is submitted, then the lead time is among the unmet conditions
+    with pytest.raises(UnmetConditions, match=r"policy minor needs 1 day\(s\) of lead time"):
+        services.change_submit(change=change, actor=p.rm)
+    # and one that reached the CAB without it (submitted a minute before it starts) is not approved
+    assessed = ChangeFactory(
+        state=ChangeState.ASSESSED,
+        requested_by=p.rm,
+        release=world.release,
+        services=[world.service],
+        planned_start=soon,
+        submitted_at=timezone.now(),
+    )
+    with pytest.raises(UnmetConditions, match="lead time"):
+        services.change_approve(change=assessed, actor=p.ca)
+    # while an emergency change is exempt
+    emergency = ChangeFactory(
+        state=ChangeState.ASSESSED, change_type=ChangeType.EMERGENCY, requested_by=p.rm, services=[world.service],
+        planned_start=soon, submitted_at=timezone.now(),
+    )  # fmt: skip
+    assert services.change_approve(change=emergency, actor=p.ea).state == ChangeState.APPROVED
+
+
+def test_editing_a_template_the_cab_pre_approved_withdraws_the_pre_approval(world):
+    p = world.people
+    template = services.change_template_create(
+        actor=p.rm, name="Rotate certificates", description="Automated.", services=[world.service]
+    )
+    assert template.created_by == p.rm
+    services.change_template_approve(template=template, actor=p.ca)
+    services.change_template_update(template=template, actor=p.rm, data={"active": False})
+    template.refresh_from_db()
+    assert template.approved_at is not None  # switching it off is not what the CAB approved
+    services.change_template_update(template=template, actor=p.rm, data={"risk": "high", "active": True})
+    template.refresh_from_db()
+    assert (template.approved_at, template.pre_approved) == (None, False)
+    event = audit_events_for(template).filter(action="change_template.update").last()
+    assert event.changes["risk"] == ["low", "high"]
+    assert event.changes["approved_by"] == ["ca", None]

@@ -179,3 +179,22 @@ def test_an_unchanged_unit_edit_withdraws_nothing(world):
     approve_plan(world)
     services.release_unit_update(unit=unit, actor=world.people.ci, data={"name": "api"})
     assert Approval.objects.get(release=world.release).withdrawn_at is None
+
+
+def test_the_first_commit_time_is_kept_with_the_package_and_follows_its_commits(world):
+    # given commits with their times (one without), as a pipeline posts them
+    p = world.people
+    commits = [
+        {"sha": "b2", "committed_at": "2026-11-30T10:00:00+01:00"},
+        {"sha": "a1", "committed_at": "2026-11-29T08:30:00Z"},
+        {"sha": "c3"},
+    ]
+    # when the package is registered, then the earliest time is its first commit time
+    package = services.package_register(release=world.release, actor=p.ci, version="b1", commits=commits)
+    assert package.first_commit_at.isoformat() == "2026-11-29T08:30:00+00:00"
+    # and when its commits are edited, it follows them; without any time it is unknown
+    services.package_update(package=package, actor=p.ci, data={"commits": [{"sha": "c3"}]})
+    package.refresh_from_db()
+    assert package.first_commit_at is None
+    with pytest.raises(InvalidInput, match="'committed_at' is not an ISO 8601"):
+        services.package_update(package=package, actor=p.ci, data={"commits": [{"sha": "d4", "committed_at": "soon"}]})

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from rdm_site.models import Notification
+from rdm_site.models import AuditEvent, Notification
 from rdm_site.roles import Role
 from rdm_site.selectors import audit_events_for, notifications_about
 from releases import services
@@ -448,3 +448,68 @@ def test_approved_change_helper_uses_the_emergency_cab_for_emergency_changes(wor
     # (sanity of the test helpers: an emergency change for a normal release is refused at creation)
     with pytest.raises(InvalidInput, match="normal or standard change"):
         approved_change(world, timezone.now() + timedelta(days=1), change_type=ChangeType.EMERGENCY)
+
+
+# --- free text, the ELS plan, edits of sets, links ------------------------------------------------
+
+LONG = "x" * 200_000
+DAY = timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda w: services.release_reject(release=w.release, actor=w.people.so, reason=LONG),
+        lambda w: services.release_approve(release=w.release, actor=w.people.so, reason=LONG),
+        lambda w: services.release_cancel(release=w.release, actor=w.people.rm, reason=LONG),
+        lambda w: services.release_update(release=w.release, actor=w.people.rm, data={"description": LONG}),
+    ],
+    ids=["reject", "approve", "cancel", "description"],
+)
+def test_a_200000_character_text_is_refused_clearly_and_nothing_is_written(world, call):
+    # given a submitted release and the number of audit events so far
+    p = world.people
+    services.release_plan(release=world.release, actor=p.rm)
+    services.release_submit(release=world.release, actor=p.rm)
+    written = AuditEvent.objects.count()
+    # when a person gives a 200,000-character reason or description, then it is refused saying how long
+    with pytest.raises(InvalidInput, match=r"at most \d+ characters \(it has 200000\)"):
+        call(world)
+    # and nothing was written
+    assert (AuditEvent.objects.count(), world.reload().state) == (written, ReleaseState.SUBMITTED)
+    assert not Approval.objects.filter(release=world.release).exists()
+
+
+def test_a_release_is_created_with_its_els_plan_and_its_sets_are_edited_with_names_in_the_trail(world):
+    p = world.people
+    release = services.release_create(
+        actor=p.rm,
+        name="Portal",
+        version="1.0",
+        policy=world.policy,
+        services=[world.service],
+        els_exit_criteria={"max_incidents": 1},
+        els_min_duration_days=5,
+        els_staff=[p.dm],
+    )
+    assert (release.els_exit_criteria, release.els_min_duration_days, list(release.els_staff.all())) == (
+        {"max_incidents": 1},
+        5,
+        [p.dm],
+    )
+    services.release_update(release=release, actor=p.rm, data={"els_staff": [p.dm, p.dm2]})
+    assert audit_events_for(release).get(action="release.update").changes == {"els_staff": [["dm"], ["dm", "dm2"]]}
+
+
+def test_notifications_link_to_the_record_they_are_about(world):
+    p = world.people
+    approve_plan(world)
+    services.release_update(release=world.release, actor=p.rm, data={"planned_end": world.release.planned_end + DAY})
+    withdrawn = Notification.objects.get(kind="approval.withdrawn", recipient=p.so)
+    awaited = Notification.objects.filter(kind="approval.awaited").first()
+    assert (
+        withdrawn.link
+        == awaited.link
+        == world.release.get_absolute_url()
+        == f"/admin/releases/release/{world.release.pk}/change/"
+    )
