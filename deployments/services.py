@@ -359,9 +359,7 @@ def deployment_create(
 def deployment_delete(*, deployment: Deployment, actor: User | None, reason: str = "") -> None:
     """Remove a deployment that never left ``planned`` (its waves, steps and events go with it); the audit
     trail keeps its record. One that was scheduled or ran stays: abort it instead."""
-    deployment = _locked(deployment)
-    action_ensure(DEPLOYMENT_ACTIONS, "delete", deployment, actor)
-    reason = bounded_text(reason, "the reason")
+    deployment, reason = _controlled(deployment, "delete", actor, reason)
     ensure_conditions(
         f"{deployment} cannot be deleted",
         [f"deployment #{other.pk} replaces it" for other in deployment.replaced_by.all()],
@@ -381,10 +379,11 @@ def deployment_delete(*, deployment: Deployment, actor: User | None, reason: str
 
 
 def _controlled(deployment: Deployment, action: str, actor: User | None, reason: str) -> tuple[Deployment, str]:
-    """The deployment locked, the actor and state checked against the rule table, and the reason bounded."""
+    """The reason bounded, the deployment locked, and the actor and state checked against the rule table."""
+    reason = bounded_text(reason, "the reason")
     deployment = _locked(deployment)
     action_ensure(DEPLOYMENT_ACTIONS, action, deployment, actor)
-    return deployment, bounded_text(reason, "the reason")
+    return deployment, reason
 
 
 @transaction.atomic
@@ -498,13 +497,13 @@ def deployment_fail(*, deployment: Deployment, actor: User | None, reason: str =
 @transaction.atomic
 def step_answer(*, step: Step, actor: User | None, answer: str, reason: str = "") -> Step:
     """Answer a manual intervention (proceed or abort) before its deadline; the rollout resumes."""
+    reason = bounded_text(reason, "the reason")
     deployment = _locked(step.deployment)
     step = Step.objects.select_related("target__ci").get(pk=step.pk)
     step.deployment = deployment
     if step.executor != ManualInterventionExecutor.name:
         raise IllegalTransition(step, "answer", step.state)
     action_ensure(STEP_ACTIONS, "answer", step, actor)
-    reason = bounded_text(reason, "the reason")
     if answer not in InterventionAnswer.values:
         raise InvalidInput(f"the answer must be one of {', '.join(InterventionAnswer.values)}")
     now = timezone.now()

@@ -259,6 +259,7 @@ def _apply(tick: Tick, step: Step, result: Result, secrets: list[str]) -> StepLo
     )
     if outcome.status == OutcomeStatus.SUCCEEDED:
         step.succeed()
+        step.finished_at = result.at  # when it finished, not when the batch was recorded
         step.due_at = None
     elif outcome.status == OutcomeStatus.WAITING and not timed_out:
         step.due_at = outcome.wait_until
@@ -281,6 +282,7 @@ def _apply(tick: Tick, step: Step, result: Result, secrets: list[str]) -> StepLo
         if timed_out:
             step.message = message = f"timed out after {step.timeout_seconds} s ({message})"
         step.fail()
+        step.finished_at = result.at
         step.due_at = None
         level = LogLevel.ERROR
     tick.events.step_changed(step, message)

@@ -4,13 +4,15 @@ change and release follow the rollout; windows and freezes are checked before ev
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from cmdb.models import Baseline
 from deployments import services
 from deployments.choices import DeploymentState, PauseKind, StepKind
+from deployments.effects import FOLLOW_UP_NOTICE
 from rdm_site.exceptions import NotAllowed, UnmetConditions
-from rdm_site.models import AuditEvent
+from rdm_site.models import AuditEvent, Notification
 from rdm_site.roles import Role
 from releases.choices import ChangeState, ChangeType, ReleaseState
 from releases.models import ReleaseBaseline
@@ -19,11 +21,6 @@ from tests.deployments.factories import CiFactory, TargetFactory
 from tests.deployments.governed import Governed
 from tests.factories import UserFactory
 from tests.releases.factories import FreezeFactory, WindowFactory
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def test_a_production_rollout_moves_the_change_and_release_and_updates_the_cmdb(db):
@@ -211,3 +208,39 @@ def test_a_lower_tier_window_listing_the_environment_is_respected(db):
     )
     with pytest.raises(UnmetConditions, match="no release window is open for Shop in staging"):
         services.deployment_start(deployment=deployment, actor=governed.dm)
+
+
+def test_a_refused_follow_up_is_recorded_on_the_deployment_and_sent_to_its_requester_and_release_manager(db):
+    # given a production deployment under way, aborted with a reason so long that the change service refuses
+    # to record "deployment #N: <reason>" as the change's outcome
+    governed = Governed()
+    deployment = governed.plan()
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    reason = "r" * 1990
+
+    # when it is aborted
+    services.deployment_abort(deployment=deployment, actor=governed.dm, reason=reason)
+
+    # then the rollout's outcome stands, the refusal is on the deployment, and both people are told
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.ABORTED
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.IMPLEMENTING
+    assert f"could not record change {governed.change.number} failed" in deployment.follow_up_problem
+    assert "Shorten the reason" in deployment.follow_up_problem
+    notices = Notification.objects.filter(kind=FOLLOW_UP_NOTICE, object_id=str(deployment.pk))
+    assert {notice.recipient for notice in notices} == {governed.dm, governed.release.release_manager}
+    assert all("records did not follow" in notice.subject for notice in notices)
+
+
+def test_a_follow_up_problem_is_shown_in_the_admin(client, db):
+    governed = Governed()
+    deployment = governed.plan()
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    services.deployment_abort(deployment=deployment, actor=governed.dm, reason="r" * 1990)
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+
+    page = client.get(reverse("admin:deployments_deployment_change", args=[deployment.pk]))
+
+    assert "follow-up problem" in page.content.decode().lower()
+    assert f"could not record change {governed.change.number} failed" in page.content.decode()

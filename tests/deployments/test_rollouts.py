@@ -14,24 +14,18 @@ from django.utils import timezone
 
 from deployments import reconciler, services
 from deployments.choices import DeploymentState, PauseKind, StepKind, StepState
-from deployments.models import Deployment, DeploymentEvent, Step, StepLog
+from deployments.models import Deployment, DeploymentEvent, Step, StepLog, Target
 from rdm_site.exceptions import UnmetConditions
 from rdm_site.models import AuditEvent
 from releases.choices import ChangeState, ReleaseState
 from tests.deployments.conftest import make_landscape
+from tests.deployments.factories import CiFactory
 from tests.deployments.governed import Governed
 from tests.factories import UserFactory
 from tests.harness.processes import start_beat, wait_until
 from tests.releases.factories import FreezeFactory
 
-pytestmark = pytest.mark.usefixtures("_fast_password_hashing")
-
 LOCAL = {"OUTBOUND_ALLOWED_HOSTS": "localhost,127.0.0.1", "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true"}
-
-
-@pytest.fixture
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -105,6 +99,27 @@ def test_big_bang_and_phased_rollouts_complete_with_each_effect_once(worker, man
     assert target_server.effect_counts() == {f"/effects/{name}": 2 for name in names}
     seqs = list(DeploymentEvent.objects.filter(deployment=phased).values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_a_rollout_outside_production_updates_the_versions_of_the_cis_it_deployed(worker, manager, target_server):
+    # given two CIs of a test environment at 1.0.0, and a third of the same service elsewhere
+    land = make_landscape(targets=2, steps=effect_steps(target_server))
+    elsewhere = CiFactory(name="elsewhere", service=land.service, version="1.0.0")
+
+    # when 2.0.0 is deployed to the test environment by the worker
+    deployment = services.deployment_create(
+        actor=manager, process=land.process, environment=land.environment, version="2.0.0"
+    )
+    services.deployment_start(deployment=deployment, actor=manager)
+    assert wait_for(deployment, "succeeded", "failed", "rolled_back", worker=worker).state == "succeeded"
+
+    # then what runs where is true in that environment, and only there
+    versions = {target.ci.name: target.ci.version for target in Target.objects.select_related("ci")}
+    assert versions == {target.ci.name: "2.0.0" for target in land.targets}
+    elsewhere.refresh_from_db()
+    assert elsewhere.version == "1.0.0"
+    edits = AuditEvent.objects.filter(action="ci.update", reason=f"deployed by deployment #{deployment.pk}")
+    assert edits.count() == 2
 
 
 def test_a_failed_health_gate_in_wave_two_rolls_back_waves_two_and_one(worker_factory, target_server):
