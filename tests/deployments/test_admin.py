@@ -16,6 +16,7 @@ from deployments.models import (
     DeploymentProcess,
     Step,
     StepLog,
+    StepTemplate,
     Target,
     Variable,
     Wave,
@@ -51,7 +52,19 @@ def ran(landscape, manager, target_server, local_outbound):
 
 
 @pytest.mark.parametrize(
-    "model", [DeploymentProcess, Variable, Target, Deployment, Wave, Step, StepLog, DeploymentEvent, DeploymentLock]
+    "model",
+    [
+        DeploymentProcess,
+        StepTemplate,
+        Variable,
+        Target,
+        Deployment,
+        Wave,
+        Step,
+        StepLog,
+        DeploymentEvent,
+        DeploymentLock,
+    ],
 )
 def test_every_page_shows_without_a_secret(admin_client, ran, model):
     opts = model._meta
@@ -269,3 +282,73 @@ def test_a_changelist_costs_the_same_queries_for_3_and_33_rows(dm_client, landsc
 
     # then listing them costs the same
     assert changelist_queries() == few
+
+
+def test_a_step_template_edited_in_the_admin_goes_through_its_service_and_is_audited(dm_client, landscape):
+    # given a process whose step calls a URL
+    land = landscape(targets=1)
+    template = land.process.step_templates.get()
+    page = dm_client.get(reverse("admin:deployments_steptemplate_change", args=[template.pk]))
+    form = page.context["adminform"].form
+
+    # when the Deployment Manager points it somewhere else
+    data = {name: form.initial.get(name) for name in form.fields}
+    data.update(parameters='{"url": "https://new.example/deploy"}', timeout_seconds="", run_once="")
+    response = dm_client.post(reverse("admin:deployments_steptemplate_change", args=[template.pk]), data)
+
+    # then the edit is the service's, with the old and new values audited
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    audit = AuditEvent.objects.get(action="steptemplate.update")
+    assert audit.changes == {"parameters": [{}, {"url": "https://new.example/deploy"}]}
+    assert audit.actor_label == "dm-staff"
+
+
+def test_the_process_page_lists_its_steps_read_only(dm_client, landscape):
+    land = landscape(targets=1)
+    template = land.process.step_templates.get()
+    page = dm_client.get(reverse("admin:deployments_deploymentprocess_change", args=[land.process.pk]))
+    inline = page.context["inline_admin_formsets"][0]
+    assert inline.has_change_permission is False
+    assert inline.has_add_permission is False
+    assert reverse("admin:deployments_steptemplate_change", args=[template.pk]) in page.content.decode()
+
+
+def test_a_target_edited_in_the_admin_is_audited_and_a_refusal_keeps_the_form(dm_client, landscape):
+    land = landscape(targets=1)
+    target = land.targets[0]
+    response = dm_client.post(
+        reverse("admin:deployments_target_change", args=[target.pk]), {"ring": "canary", "group": "", "enabled": "on"}
+    )
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action="target.update").changes == {"ring": ["", "canary"]}
+
+    # a CI that is not live is refused on the add form, with what was typed kept
+    from cmdb.choices import CiState
+    from tests.deployments.factories import CiFactory
+
+    planned = CiFactory(state=CiState.PLANNED)
+    response = dm_client.post(
+        reverse("admin:deployments_target_add"), {"ci": planned.pk, "ring": "blue", "enabled": "on"}
+    )
+    assert response.status_code == 200
+    assert "not live" in response.content.decode()
+    assert 'value="blue"' in response.content.decode()
+
+
+def test_a_manual_intervention_is_answered_from_the_step_list(dm_client, landscape, manager):
+    land = landscape(
+        targets=1,
+        steps=[
+            {"name": "ask", "executor": "manual_intervention", "run_once": True, "parameters": {"instructions": "?"}}
+        ],
+    )
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    drive(services.deployment_start(deployment=deployment, actor=manager))
+    step = deployment.steps.get()
+
+    dm_client.post(
+        reverse("admin:deployments_step_changelist"), {"action": "answer_proceed", "_selected_action": [step.pk]}
+    )
+
+    step.refresh_from_db()
+    assert (step.manual_answer, step.answered_by.username) == ("proceed", "dm-staff")
