@@ -20,9 +20,14 @@ from rdm_site.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
 
-MOVING = Q(state__in=[DeploymentState.QUEUED, DeploymentState.RUNNING, DeploymentState.ROLLING_BACK]) | Q(
-    state=DeploymentState.PAUSED, pause_kind=PauseKind.INTERVENTION
-)
+# Deployments the engine moves by itself (a paused one only while a manual intervention waits).
+MOVING_STATES = [DeploymentState.QUEUED, DeploymentState.RUNNING, DeploymentState.ROLLING_BACK]
+
+
+def _moving(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}state__in": MOVING_STATES}) | Q(
+        **{f"{prefix}state": DeploymentState.PAUSED, f"{prefix}pause_kind": PauseKind.INTERVENTION}
+    )
 
 
 def deployments_reconcile() -> dict[str, int]:
@@ -38,12 +43,17 @@ def deployments_reconcile() -> dict[str, int]:
             started += 1
         except DomainError as error:
             logger.info("scheduled deployment %s cannot start yet: %s", deployment.pk, error)
-    stale = Step.objects.filter(state__in=STEP_OPEN_STATES).filter(
-        Q(lease_expires_at__lt=now) | Q(lease_owner="", due_at__lte=now)
+    # two index scans: deployments whose check came due, and open steps whose lease ran out or wait came due
+    due = Deployment.objects.filter(_moving(), due_at__lte=now).values_list("id", flat=True)
+    lost = (
+        Step.objects.filter(state__in=STEP_OPEN_STATES)
+        .filter(Q(lease_expires_at__lt=now) | Q(lease_owner="", due_at__lte=now))
+        .filter(_moving("deployment__") | Q(deployment__state__in=DEPLOYMENT_TERMINAL_STATES))
+        .order_by()
+        .values_list("deployment_id", flat=True)
+        .distinct()
     )
-    with_stale_steps = Q(pk__in=stale.values("deployment_id")) & (MOVING | Q(state__in=DEPLOYMENT_TERMINAL_STATES))
-    due = MOVING & Q(due_at__lte=now)
-    ids = list(Deployment.objects.filter(due | with_stale_steps).values_list("id", flat=True))
+    ids = sorted({*due, *lost})
     for deployment_id in ids:
         advance_after_commit(deployment_id)
     return {"started": started, "advanced": len(ids)}

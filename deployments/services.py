@@ -47,7 +47,7 @@ from deployments.planning import phase_plan_problems, plan_build
 from deployments.queue import advance_after_commit
 from deployments.variables import MASK
 from rdm_site.actions import ActionRule, action_ensure, actions_available
-from rdm_site.changes import apply_changes
+from rdm_site.changes import apply_changes, audit_value
 from rdm_site.crypto import encrypt_secret
 from rdm_site.domain import bounded_text, ensure_allowed, ensure_conditions, validated
 from rdm_site.exceptions import IllegalTransition, InvalidInput, UnmetConditions
@@ -156,7 +156,12 @@ def _record_update(actor: User | None, instance, changes: dict, entity: str) -> 
 
 def _created(instance, fields: tuple[str, ...]) -> dict[str, list[Any]]:
     """What a new row holds, as ``{field: [None, value]}``: its creation audited like an edit."""
-    return {name: [None, getattr(instance, name)] for name in fields}
+    return {name: [None, audit_value(getattr(instance, name))] for name in fields}
+
+
+def _removed(instance, fields: tuple[str, ...]) -> dict[str, list[Any]]:
+    """What a deleted row held, as ``{field: [value, None]}``."""
+    return {name: [audit_value(getattr(instance, name)), None] for name in fields}
 
 
 # --- configuration: how a service is deployed ---------------------------------------------------------
@@ -202,6 +207,7 @@ def step_template_create(*, actor: User | None, process: DeploymentProcess, **fi
 
 @transaction.atomic
 def step_template_update(*, template: StepTemplate, actor: User | None, data: dict[str, Any]) -> StepTemplate:
+    """Edit a step (its executor, URL, command...): what runs in production next, so the old values are kept."""
     template = StepTemplate.objects.select_for_update().get(pk=template.pk)
     _ensure_configures(actor, "deployments.change_steptemplate", f"change step {template} of {template.process}")
     _record_update(actor, template, apply_changes(template, data, STEP_TEMPLATE_FIELDS), "steptemplate")
@@ -217,7 +223,7 @@ def step_template_delete(*, template: StepTemplate, actor: User | None) -> None:
         actor=actor,
         target=template,
         action="steptemplate.delete",
-        changes={name: [value, None] for name, [_, value] in _created(template, STEP_TEMPLATE_FIELDS).items()},
+        changes=_removed(template, STEP_TEMPLATE_FIELDS),
         object_repr=f"{template.process}: {template}",
     )
     template.delete()
