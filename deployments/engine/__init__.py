@@ -1,4 +1,4 @@
-"""The rollout engine: advance a deployment, run its steps, and reconcile what lost its worker or came due.
+"""The rollout engine: advance a deployment, run its steps, and stop it (abort, rollback, failure).
 
 PostgreSQL is the truth. A Celery message only says "advance deployment X" or "run steps Y of X"; each
 task re-reads the rows and acts idempotently, so a duplicated or stale message does no harm.
@@ -9,8 +9,7 @@ task re-reads the rows and acts idempotently, so a duplicated or stale message d
   the step already under way finishes.
 - Leases: a step dispatched to the queue holds a short "queued" lease; a worker that claims it holds a
   lease that a heartbeat thread renews while it runs (``leases``). A step whose lease ran out lost its
-  message or its
-  worker; the reconciler has it dispatched again, and it runs with the same idempotency key.
+  message or its worker; the reconciler has it dispatched again, and it runs with the same idempotency key.
 - Waits (bake times, wait steps, manual interventions, retries with backoff) are ``due_at`` times; the
   reconciler (``deployments.reconciler``, Celery beat, every ``RDM_RECONCILE_SECONDS``) advances what came
   due. No task sleeps.
