@@ -244,3 +244,13 @@ def test_a_follow_up_problem_is_shown_in_the_admin(client, db):
 
     assert "follow-up problem" in page.content.decode().lower()
     assert f"could not record change {governed.change.number} failed" in page.content.decode()
+
+
+def test_a_build_engineer_is_offered_no_action_on_a_production_deployment_under_a_normal_change(db):
+    governed = Governed()
+    engineer = UserFactory(username="pipeline", roles=[Role.BUILD_ENGINEER])
+    continuous = governed.plan(continuous=True)
+    assert governed.change.change_type == ChangeType.NORMAL
+
+    assert services.deployment_available_actions(continuous, engineer) == []
+    assert services.deployment_available_actions(continuous, governed.dm) == ["schedule", "start", "abort", "delete"]
