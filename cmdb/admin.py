@@ -27,13 +27,12 @@ class EnvironmentAdmin(ServiceBackedAdmin):
     list_filter = ["tier"]
     search_fields = ["name", "description"]
     prepopulated_fields = {"slug": ["name"]}
+    add_permission = perms.ADD_ENVIRONMENT
+    change_permission = perms.CHANGE_ENVIRONMENT
 
     @admin.display(description="tier", ordering="tier")
     def tier_badge(self, environment):
         return _badge(environment.get_tier_display(), ENVIRONMENT_TIER_COLOURS[environment.tier])
-
-    add_permission = perms.ADD_ENVIRONMENT
-    change_permission = perms.CHANGE_ENVIRONMENT
 
     def create(self, request, form):
         return services.environment_create(actor=request.user, **form.cleaned_data)
@@ -50,13 +49,12 @@ class ServiceAdmin(ServiceBackedAdmin):
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["stakeholders"]
     autocomplete_fields = ["owner"]
+    add_permission = perms.ADD_SERVICE
+    change_permission = perms.CHANGE_SERVICE
 
     @admin.display(description="criticality", ordering="criticality")
     def criticality_badge(self, service):
         return _badge(service.get_criticality_display(), CRITICALITY_COLOURS[service.criticality])
-
-    add_permission = perms.ADD_SERVICE
-    change_permission = perms.CHANGE_SERVICE
 
     def create(self, request, form):
         return services.service_create(actor=request.user, **form.cleaned_data)
@@ -114,13 +112,12 @@ class ConfigurationItemAdmin(ServiceBackedAdmin):
     fields = ["name", "environment", "ci_type", "state", "version", "service", "owner", "attributes"]
     inlines = [OutgoingRelationshipInline, IncomingRelationshipInline]
     actions = [*(_transition_action(transition) for transition in CiTransition), "take_baseline"]
+    add_permission = perms.ADD_CI
+    change_permission = perms.CHANGE_CI
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, ci):
         return _badge(ci.get_state_display(), CI_STATE_COLOURS[ci.state])
-
-    add_permission = perms.ADD_CI
-    change_permission = perms.CHANGE_CI
 
     def has_change_permission(self, request, obj=None):
         """Service Owners may change the CIs of their own services only: the CI's rule table decides."""
