@@ -307,6 +307,12 @@ class DeploymentAdmin(ServiceBackedAdmin):
     def delete(self, request, obj):
         services.deployment_delete(deployment=obj, actor=request.user, reason="deleted in the admin")
 
+    def get_actions(self, request):
+        """Deleting is one deployment at a time (the delete page), where a refusal is shown for what it is."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def get_deleted_objects(self, objs, request):
         """The plan (waves, steps, events) goes with its deployment under the service's own permission."""
         deleted, counts, _, protected = super().get_deleted_objects(objs, request)

@@ -249,8 +249,14 @@ def test_a_planned_deployment_is_deleted_from_the_admin_and_the_deletion_audited
     for deployment in (planned, started):
         dm_client.post(reverse("admin:deployments_deployment_delete", args=[deployment.pk]), {"post": "yes"})
 
-    # then the planned one is gone (audited), and the started one stays
+    # then the planned one is gone (audited), and the started one stays, with the refusal shown
     assert list(Deployment.objects.values_list("pk", flat=True)) == [started.pk]
+    refusal = dm_client.post(
+        reverse("admin:deployments_deployment_delete", args=[started.pk]), {"post": "yes"}, follow=True
+    )
+    assert "Cannot delete deployment" in refusal.content.decode()
+    listing = dm_client.get(reverse("admin:deployments_deployment_changelist"))
+    assert "delete_selected" not in listing.content.decode()
     audit = AuditEvent.objects.get(action="deployment.delete")
     assert (audit.object_id, audit.actor_label, audit.from_state) == (str(planned.pk), "dm-staff", "planned")
 
