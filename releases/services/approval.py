@@ -91,9 +91,9 @@ def decision_record(
     if release is not None:
         existing = release_active_approvals(release, decision=None).filter(approver=actor).first()
         roles = actor.groups.filter(name__in=release.policy.approver_roles).values_list("name", flat=True)
+        role = ", ".join(sorted(roles))  # the policy's roles the approver decided in
     else:
-        existing = change_active_approvals(change).filter(approver=actor).first()
-        roles = actor.groups.none().values_list("name", flat=True)
+        existing, role = change_active_approvals(change).filter(approver=actor).first(), ""
     if existing is not None:
         raise AlreadyDecided(
             f"{actor.get_username()} already {existing.get_decision_display().lower()} {label} "
@@ -107,7 +107,7 @@ def decision_record(
                 change=change,
                 decision=decision,
                 reason=reason,
-                role=", ".join(sorted(roles)),
+                role=role,
             )
     except IntegrityError:
         raise AlreadyDecided(f"{actor.get_username()} already decided on {label}; each approver counts once.") from None

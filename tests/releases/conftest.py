@@ -90,12 +90,6 @@ def make_world(people: People | None = None, **release_fields) -> World:
     return World(people, service, other, production, staging, ci, policy, release)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """These tests create many users and never sign in: skip the deliberately slow hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def people(db) -> People:
     return make_people()

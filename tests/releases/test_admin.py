@@ -45,6 +45,16 @@ def test_every_release_admin_page_lists_its_records(client, world, model):
     assert client.get(reverse(f"admin:releases_{model}_changelist")).status_code == 200
 
 
+RECORDED_ELSEWHERE = {"releasebaseline", "freezeoverride", "approval"}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_add_page_opens_except_for_rows_written_by_actions_elsewhere(client, world, model):
+    client.force_login(User.objects.create_superuser("boss", "boss@rdm.example", "x"))
+    response = client.get(reverse(f"admin:releases_{model}_add"))
+    assert response.status_code == (403 if model in RECORDED_ELSEWHERE else 200)
+
+
 def test_the_release_page_shows_the_go_no_go_checklist(client, world):
     release, _ = green_release(world)
     client.force_login(User.objects.create_superuser("boss", "boss@rdm.example", "x"))

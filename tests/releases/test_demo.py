@@ -30,8 +30,7 @@ def counts() -> list[int]:
 
 
 @pytest.fixture
-def demo(demo_users, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def demo(demo_users):
     call_command("demo_load")
 
 
