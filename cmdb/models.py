@@ -153,11 +153,6 @@ class ConfigurationItem(ConcurrentTransitionMixin, models.Model):
         """
 
     @classmethod
-    def transition_sources(cls, name: CiTransition) -> list[str]:
-        """The states from which the named transition may start, as the state machine declares them."""
-        return sorted(t.source for t in cls._meta.get_field("state").get_all_transitions(cls) if t.name == name)
-
-    @classmethod
     def transition_between(cls, source: str, target: str) -> CiTransition | None:
         """The one transition that leads from ``source`` straight to ``target``, if there is one."""
         for candidate in cls._meta.get_field("state").get_all_transitions(cls):

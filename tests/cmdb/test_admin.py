@@ -76,8 +76,8 @@ def test_adding_a_relationship_in_the_admin_goes_through_the_service(admin_clien
 
 
 def test_a_staff_service_owner_cannot_save_another_owners_ci_in_the_admin(client, oscar):
-    # given a service owner with admin access, and a CI of Oscar's service
-    sophie = UserFactory(username="sophie-staff", is_staff=True, roles=[Role.SERVICE_OWNER])
+    # given a service owner (role members have admin access), and a CI of Oscar's service
+    sophie = UserFactory(username="sophie-staff", roles=[Role.SERVICE_OWNER])
     ci = ConfigurationItemFactory(service=ServiceFactory(owner=oscar))
     client.force_login(sophie)
     # when she posts a change / then it is forbidden
