@@ -4,7 +4,9 @@ None, RDM itself, outside a request). Role members are made staff, so the admin 
 roles allow.
 
 Signals, because these changes come from everywhere (the admin, the demo loader, the shell, ``roles_sync``)
-and the record must not depend on the path taken. Connected in ``RdmSiteConfig.ready``.
+and the record must not depend on the path taken. Connected in ``RdmSiteConfig.ready``. Each change of the
+groups relation is one event: replacing every role at once (Django removes, then adds) reads as two events
+of the same request.
 """
 
 from django.contrib.auth.models import User
