@@ -19,7 +19,13 @@ class ChangeTemplateAdmin(ServiceBackedAdmin):
     filter_horizontal = ["services"]
     readonly_fields = ["created_by", "approved_by", "approved_at"]
     add_permission, change_permission = perms.ADD_CHANGE_TEMPLATE, perms.CHANGE_CHANGE_TEMPLATE
-    actions = [service_action("Pre-approve", lambda t, u: services.change_template_approve(template=t, actor=u))]
+    actions = [
+        service_action(
+            "Pre-approve",
+            lambda t, u: services.change_template_approve(template=t, actor=u),
+            permission=perms.APPROVE_CHANGE,
+        )
+    ]
 
     def create(self, request, form):
         data = form.cleaned_data
@@ -94,7 +100,10 @@ class ChangeRecordAdmin(ServiceBackedAdmin):
     actions = [
         service_action("Submit change", lambda c, u: services.change_submit(change=c, actor=u)),
         service_action(
-            "Assess", _with_text(services.change_assess, "assessment"), reason="Assessment of risk and impact"
+            "Assess",
+            _with_text(services.change_assess, "assessment"),
+            reason="Assessment of risk and impact",
+            permission=perms.ASSESS_CHANGE,
         ),
         service_action("Approve change", lambda c, u: services.change_approve(change=c, actor=u)),
         service_action("Reject change", _with_text(services.change_reject), reason="Why is it rejected?"),
@@ -106,10 +115,17 @@ class ChangeRecordAdmin(ServiceBackedAdmin):
         ),
         service_action("Mark failed", _complete(ChangeOutcome.FAILED), reason="What failed?"),
         service_action("Mark backed out", _complete(ChangeOutcome.BACKED_OUT), reason="Why was it backed out?"),
-        service_action("Review", _with_text(services.change_review, "notes"), reason="Review notes"),
-        service_action("Close change", lambda c, u: services.change_close(change=c, actor=u)),
         service_action(
-            "Override freezes", _with_text(services.freeze_override), reason="Why must it deploy during the freeze?"
+            "Review", _with_text(services.change_review, "notes"), reason="Review notes", permission=perms.REVIEW_CHANGE
+        ),
+        service_action(
+            "Close change", lambda c, u: services.change_close(change=c, actor=u), permission=perms.REVIEW_CHANGE
+        ),
+        service_action(
+            "Override freezes",
+            _with_text(services.freeze_override),
+            reason="Why must it deploy during the freeze?",
+            permission=perms.OVERRIDE_FREEZE,
         ),
     ]
 

@@ -74,12 +74,21 @@ class ReleasePackageAdmin(ServiceBackedAdmin):
     inlines = [ArtifactInline, TestRunInline]
     add_permission = change_permission = perms.REGISTER_PACKAGE
     actions = [
-        service_action("Mark built", lambda p, u: services.package_mark_built(package=p, actor=u)),
-        service_action("Validate", lambda p, u: services.package_validate(package=p, actor=u)),
+        service_action(
+            "Mark built",
+            lambda p, u: services.package_mark_built(package=p, actor=u),
+            permission=perms.REGISTER_PACKAGE,
+        ),
+        service_action(
+            "Validate",
+            lambda p, u: services.package_validate(package=p, actor=u),
+            permission=perms.VALIDATE_PACKAGE,
+        ),
         service_action(
             "Reject package",
             lambda p, u, reason: services.package_reject(package=p, actor=u, reason=reason),
             reason="Why is the package rejected?",
+            permission=perms.VALIDATE_PACKAGE,
         ),
     ]
     STATE_FIELDS = [

@@ -96,13 +96,31 @@ class ReleaseAdmin(ServiceBackedAdmin):
     inlines = [ReleaseUnitInline, PackageInline, ApprovalInline, GateEvidenceInline]
     add_permission, change_permission = perms.ADD_RELEASE, perms.CHANGE_RELEASE
     actions = [
-        service_action("Plan", lambda r, u: services.release_plan(release=r, actor=u)),
-        service_action("Submit for approval", lambda r, u: services.release_submit(release=r, actor=u)),
-        service_action("Approve the plan", lambda r, u: services.release_approve(release=r, actor=u)),
-        service_action("Reject the plan", _with_reason(services.release_reject), reason="Why is it rejected?"),
+        service_action("Plan", lambda r, u: services.release_plan(release=r, actor=u), permission=perms.CHANGE_RELEASE),
+        service_action(
+            "Submit for approval",
+            lambda r, u: services.release_submit(release=r, actor=u),
+            permission=perms.SUBMIT_RELEASE,
+        ),
+        service_action(
+            "Approve the plan",
+            lambda r, u: services.release_approve(release=r, actor=u),
+            permission=perms.APPROVE_RELEASE,
+        ),
+        service_action(
+            "Reject the plan",
+            _with_reason(services.release_reject),
+            reason="Why is it rejected?",
+            permission=perms.APPROVE_RELEASE,
+        ),
         service_action("Mark ready (go)", lambda r, u: services.release_mark_ready(release=r, actor=u)),
         service_action("Re-plan", lambda r, u: services.release_replan(release=r, actor=u)),
-        service_action("Cancel", _with_reason(services.release_cancel), reason="Why is it cancelled?"),
+        service_action(
+            "Cancel",
+            _with_reason(services.release_cancel),
+            reason="Why is it cancelled?",
+            permission=perms.CANCEL_RELEASE,
+        ),
         service_action("Notify stakeholders", lambda r, u: services.stakeholders_notify(release=r, actor=u)),
         service_action("Build release notes", lambda r, u: services.release_notes_build(release=r, actor=u)),
         service_action("Take pre-release baseline", _baseline(BaselineKind.PRE_RELEASE)),
