@@ -36,7 +36,7 @@ def connect() -> None:
 
 def _remember_status(sender, instance: User, update_fields=None, **kwargs) -> None:
     fields = [name for name in STATUS_FIELDS if update_fields is None or name in update_fields]
-    if instance.pk is None or not fields:
+    if instance._state.adding or not fields:
         return
     before = sender.objects.filter(pk=instance.pk).values(*fields).first()
     setattr(instance, _STATUS_BEFORE, before)
