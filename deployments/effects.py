@@ -24,6 +24,7 @@ from django.db import transaction
 
 from deployments.choices import DeploymentState
 from deployments.models import Deployment
+from rdm_site.domain import shortened
 from rdm_site.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ def deployment_scheduled(deployment: Deployment, actor) -> None:
     _change_scheduled(deployment)
 
 
-def deployment_started(deployment: Deployment, actor) -> None:
-    """The change is implementing; in production the release is deploying."""
+def deployment_started(deployment: Deployment, actor, checklist=None) -> None:
+    """The change is implementing; in production the release is deploying (``checklist``: its production
+    checklist, evaluated by the start just before)."""
     from releases.choices import ChangeState, ReleaseState
     from releases.services import change_start, release_deploying
 
@@ -88,7 +90,7 @@ def deployment_started(deployment: Deployment, actor) -> None:
     if is_production(deployment) and deployment.package_id:
         release = deployment.package.release
         if release.state != ReleaseState.DEPLOYING:
-            release_deploying(release=release, actor=None)
+            release_deploying(release=release, actor=None, checklist=checklist)
 
 
 ENDINGS = {
@@ -108,13 +110,16 @@ def deployment_ended(deployment: Deployment) -> None:
     if deployment.state not in ENDINGS:
         return
     outcome, release_service = ENDINGS[deployment.state]
-    reason = deployment.outcome or f"deployment #{deployment.pk} {deployment.get_state_display().lower()}"
+    reason = shortened(deployment.outcome or f"deployment #{deployment.pk} {deployment.get_state_display().lower()}")
     if deployment.change_id and deployment.change.state == ChangeState.IMPLEMENTING:
         _follow(
             f"record change {deployment.change.number} {outcome}",
             deployment,
             lambda: release_services.change_complete(
-                change=deployment.change, actor=None, outcome=outcome, reason=f"deployment #{deployment.pk}: {reason}"
+                change=deployment.change,
+                actor=None,
+                outcome=outcome,
+                reason=shortened(f"deployment #{deployment.pk}: {reason}"),
             ),
         )
     if is_production(deployment) and deployment.package_id:

@@ -31,8 +31,19 @@ def _override(deployment: Deployment):
     return deployment.change.freeze_overrides.select_related("change", "granted_by").first()
 
 
-def deployment_conditions(deployment: Deployment, at: datetime) -> list[str]:
-    """Unmet conditions to schedule or start ``deployment`` at ``at``."""
+def production_checklist(deployment: Deployment):
+    """The go/no-go checklist of a production deployment's release (None elsewhere, or without a package):
+    evaluated once when a deployment starts, for its conditions and for the release that starts deploying.
+    """
+    from releases.checklist import checklist_evaluate
+
+    if deployment.package_id is None or not _production(deployment):
+        return None
+    return checklist_evaluate(deployment.package.release, deployment.environment.tier)
+
+
+def deployment_conditions(deployment: Deployment, at: datetime, checklist=None) -> list[str]:
+    """Unmet conditions to schedule or start ``deployment`` at ``at`` (``checklist``: see ``production_checklist``)."""
     from releases.checklist import checklist_evaluate
     from releases.choices import PackageState
     from releases.scheduling import production_deployment_eligible
@@ -51,6 +62,7 @@ def deployment_conditions(deployment: Deployment, at: datetime) -> list[str]:
                 at,
                 change=deployment.change,
                 override=_override(deployment),
+                checklist=checklist,
             )
         else:
             problems += window_conditions(deployment, at)

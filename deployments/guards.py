@@ -47,11 +47,11 @@ def schedule_conditions(deployment: Deployment, at: datetime) -> list[str]:
     return [*targets_conditions(deployment), *governance.deployment_conditions(deployment, at)]
 
 
-def start_conditions(deployment: Deployment, now: datetime) -> list[str]:
+def start_conditions(deployment: Deployment, now: datetime, checklist=None) -> list[str]:
     return [
         *lock_conditions(deployment),
         *targets_conditions(deployment),
-        *governance.deployment_conditions(deployment, now),
+        *governance.deployment_conditions(deployment, now, checklist),
     ]
 
 

@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import effects, engine, guards
+from deployments import effects, engine, governance, guards
 from deployments.choices import (
     DEPLOYMENT_ACTIVE_STATES,
     DeploymentModel,
@@ -412,7 +412,8 @@ def deployment_schedule(
 def deployment_start(*, deployment: Deployment, actor: User | None, reason: str = "") -> Deployment:
     """Take the (service, environment) lock and queue the rollout for the engine."""
     deployment, reason = _controlled(deployment, "start", actor, reason)
-    ensure_conditions(f"{deployment} cannot start", guards.start_conditions(deployment, timezone.now()))
+    checklist = governance.production_checklist(deployment)
+    ensure_conditions(f"{deployment} cannot start", guards.start_conditions(deployment, timezone.now(), checklist))
     try:
         with transaction.atomic():
             DeploymentLock.objects.create(
@@ -422,7 +423,7 @@ def deployment_start(*, deployment: Deployment, actor: User | None, reason: str 
         raise UnmetConditions(f"{deployment} cannot start", guards.lock_conditions(deployment)) from None
     tick = Tick(deployment)
     tick.transition("start", actor=actor, reason=reason)
-    effects.deployment_started(deployment, actor)
+    effects.deployment_started(deployment, actor, checklist)
     tick.finish()
     advance_after_commit(deployment.pk)
     return deployment

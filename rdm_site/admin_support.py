@@ -103,8 +103,11 @@ class ServiceBackedAdmin(admin.ModelAdmin):
         return request.user.has_perm(self.delete_permission)
 
     def get_actions(self, request):
-        """Actions built by ``service_action(..., permission=...)`` are offered to those who hold it."""
+        """Actions built by ``service_action(..., permission=...)`` are offered to those who hold it. Django's
+        bulk delete is not: it would report success for rows a service refused; delete from each row's page.
+        """
         actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
         return {
             name: entry
             for name, entry in actions.items()

@@ -49,6 +49,11 @@ def require_text(value: str | None, what: str, max_length: int = REASON_MAX_LENG
     return value
 
 
+def shortened(text: str, max_length: int = REASON_MAX_LENGTH) -> str:
+    """Text RDM writes itself (a target's long error message) cut to the limit people's input is held to."""
+    return text if len(text) <= max_length else text[: max_length - 1] + "…"
+
+
 def _text_length_problems(instance: models.Model) -> dict[str, list[str]]:
     """Text fields have no length limit in the database; the services give them one."""
     problems = {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cmdb.choices import EnvironmentTier
-from releases.checklist import checklist_evaluate
+from releases.checklist import Checklist, checklist_evaluate
 from releases.choices import CHANGE_AUTHORISED_STATES, ChangeType, PackageState, ReleaseState, ReleaseType
 from releases.models import ChangeRecord, FreezeOverride, FreezePeriod, Release, ReleaseWindow
 from releases.recurrence import Occurrence
@@ -162,8 +162,11 @@ def production_deployment_eligible(
     *,
     change: ChangeRecord | None = None,
     override: FreezeOverride | None = None,
+    checklist: Checklist | None = None,
 ) -> list[str]:
     """Every unmet condition for deploying ``release`` to ``environment`` (production) at ``at``; empty = go.
+
+    ``checklist`` is the release's checklist for the environment's tier when the caller has evaluated it already.
 
     An approved change of the right type covering ``at`` (``change`` names one; otherwise any of the
     release's), the plan approved, the current package validated, every gate the policy requires for
@@ -204,7 +207,7 @@ def production_deployment_eligible(
     if package is None or package.state != PackageState.VALIDATED:
         state = f"build {package.version} is {package.state}" if package else "no package registered"
         problems.append(f"the current package is not validated ({state})")
-    problems += checklist_evaluate(release, environment.tier).unmet_messages
+    problems += (checklist or checklist_evaluate(release, environment.tier)).unmet_messages
     services = list(release.services.all())
     if services:
         permission = deployment_permitted(services, environment, at, change=covering, override=override)

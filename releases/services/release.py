@@ -32,7 +32,7 @@ from rdm_site.notifications import notification_send
 from rdm_site.transitions import transition_record
 from releases import permissions as perms
 from releases.actions import RELEASE_ACTIONS
-from releases.checklist import checklist_evaluate
+from releases.checklist import Checklist, checklist_evaluate
 from releases.choices import BaselineKind, ReleaseTransition
 from releases.exceptions import InvalidInput
 from releases.models import Release, ReleasePolicy
@@ -235,11 +235,16 @@ def release_cancel(*, release: Release, actor: User | None, reason: str) -> Rele
 
 
 @transaction.atomic
-def release_deploying(*, release: Release, actor: User | None = None) -> Release:
-    """The production deployment started. The production checklist must still be green."""
+def release_deploying(*, release: Release, actor: User | None = None, checklist: Checklist | None = None) -> Release:
+    """The production deployment started. The production checklist must still be green.
+
+    ``checklist`` is the production checklist when the caller evaluated it in this transaction already (the
+    deployment's start conditions); otherwise it is evaluated here.
+    """
     release = locked(release)
     action_ensure(RELEASE_ACTIONS, ReleaseTransition.START_DEPLOYING, release, actor)
-    checklist = checklist_evaluate(release, EnvironmentTier.PRODUCTION)
+    if checklist is None or checklist.release.pk != release.pk or checklist.tier != EnvironmentTier.PRODUCTION:
+        checklist = checklist_evaluate(release, EnvironmentTier.PRODUCTION)
     ensure_conditions(f"Release {release} may not start deploying", checklist.unmet_messages)
     return state_move(release, ReleaseTransition.START_DEPLOYING, actor=actor, entity="release")
 

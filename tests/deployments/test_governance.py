@@ -4,6 +4,8 @@ change and release follow the rollout; windows and freezes are checked before ev
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -210,16 +212,28 @@ def test_a_lower_tier_window_listing_the_environment_is_respected(db):
         services.deployment_start(deployment=deployment, actor=governed.dm)
 
 
-def test_a_refused_follow_up_is_recorded_on_the_deployment_and_sent_to_its_requester_and_release_manager(db):
-    # given a production deployment under way, aborted with a reason so long that the change service refuses
-    # to record "deployment #N: <reason>" as the change's outcome
+def _change_service_refuses(monkeypatch) -> None:
+    """The change service refuses to record the outcome (as it would for paperwork moved meanwhile by hand):
+    what is tested is how the deployment copes, not why releases refuses."""
+    from releases import services as release_services
+
+    def refuse(**kwargs):
+        raise UnmetConditions("The change cannot be completed", ["its record was closed by hand meanwhile"])
+
+    monkeypatch.setattr(release_services, "change_complete", refuse)
+
+
+def test_a_refused_follow_up_is_recorded_on_the_deployment_and_sent_to_its_requester_and_release_manager(
+    db, monkeypatch
+):
+    # given a production deployment under way, whose change service will refuse to record the outcome
     governed = Governed()
     deployment = governed.plan()
     services.deployment_start(deployment=deployment, actor=governed.dm)
-    reason = "r" * 1990
+    _change_service_refuses(monkeypatch)
 
     # when it is aborted
-    services.deployment_abort(deployment=deployment, actor=governed.dm, reason=reason)
+    services.deployment_abort(deployment=deployment, actor=governed.dm, reason="the target is unreachable")
 
     # then the rollout's outcome stands, the refusal is on the deployment, and both people are told
     deployment.refresh_from_db()
@@ -227,17 +241,34 @@ def test_a_refused_follow_up_is_recorded_on_the_deployment_and_sent_to_its_reque
     governed.change.refresh_from_db()
     assert governed.change.state == ChangeState.IMPLEMENTING
     assert f"could not record change {governed.change.number} failed" in deployment.follow_up_problem
-    assert "Shorten the reason" in deployment.follow_up_problem
+    assert "closed by hand meanwhile" in deployment.follow_up_problem
     notices = Notification.objects.filter(kind=FOLLOW_UP_NOTICE, object_id=str(deployment.pk))
     assert {notice.recipient for notice in notices} == {governed.dm, governed.release.release_manager}
     assert all("records did not follow" in notice.subject for notice in notices)
 
 
-def test_a_follow_up_problem_is_shown_in_the_admin(client, db):
+def test_a_long_outcome_is_shortened_for_the_change_rather_than_refused(db):
+    # given a production deployment under way
     governed = Governed()
     deployment = governed.plan()
     services.deployment_start(deployment=deployment, actor=governed.dm)
+
+    # when it is aborted with a reason as long as an operator may give
     services.deployment_abort(deployment=deployment, actor=governed.dm, reason="r" * 1990)
+
+    # then the change records the failure, its reason shortened to fit, and nothing needs putting right
+    deployment.refresh_from_db()
+    assert deployment.follow_up_problem == ""
+    governed.change.refresh_from_db()
+    assert governed.change.state == ChangeState.FAILED
+
+
+def test_a_follow_up_problem_is_shown_in_the_admin(client, db, monkeypatch):
+    governed = Governed()
+    deployment = governed.plan()
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    _change_service_refuses(monkeypatch)
+    services.deployment_abort(deployment=deployment, actor=governed.dm, reason="the target is unreachable")
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
 
     page = client.get(reverse("admin:deployments_deployment_change", args=[deployment.pk]))
@@ -254,3 +285,20 @@ def test_a_build_engineer_is_offered_no_action_on_a_production_deployment_under_
 
     assert services.deployment_available_actions(continuous, engineer) == []
     assert services.deployment_available_actions(continuous, governed.dm) == ["schedule", "start", "abort", "delete"]
+
+
+def test_starting_a_production_deployment_evaluates_the_checklist_once_within_a_query_bound(db):
+    # given a green release scheduled for production
+    governed = Governed()
+    deployment = governed.plan()
+    services.deployment_schedule(deployment=deployment, actor=governed.dm, scheduled_for=timezone.now())
+
+    # when it starts (the change starts implementing and the release starts deploying in the same transaction)
+    with CaptureQueriesContext(connection) as queries:
+        services.deployment_start(deployment=deployment, actor=governed.dm)
+
+    # then the go/no-go checklist was read once, and the whole start stays within its bound (81 before)
+    checklist_reads = [query for query in queries.captured_queries if 'FROM "releases_rollbackplan"' in query["sql"]]
+    assert len(checklist_reads) == 1
+    assert len(queries.captured_queries) <= 65
+    assert governed.world.reload().state == ReleaseState.DEPLOYING
