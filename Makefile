@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-serving bench-rollout install services-start services-stop clean
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api install services-start services-stop clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,20 +21,31 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint schema
 	$(BIN)/python -m pytest
+
+# The OpenAPI schema must generate, and validate, without a single warning.
+schema: $(STAMP)
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+# The long API contract run: schemathesis sends thousands of generated requests; prints how many.
+fuzz: $(STAMP)
+	RDM_API_FUZZ_EXAMPLES=60 RDM_API_RATE_TOKEN=100000/min $(BIN)/python -m pytest tests/api/test_contract.py -q
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-serving bench-rollout
+bench: bench-serving bench-rollout bench-api
 
 bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving
 
 bench-rollout: $(STAMP)
 	$(BIN)/python -m bench.rollout
+
+bench-api: $(STAMP)
+	$(BIN)/python -m bench.api
 
 services-start: $(STAMP)
 	$(BIN)/python -m rdm_site.embedded start

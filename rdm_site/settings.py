@@ -222,6 +222,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets whose field names ("state", "kind", …) other records use too: named after what they are.
+    "ENUM_NAME_OVERRIDES": {
+        "CiStateEnum": "cmdb.choices.CiState",
+        "ReleaseStateEnum": "releases.choices.ReleaseState",
+        "PackageStateEnum": "releases.choices.PackageState",
+        "ChangeStateEnum": "releases.choices.ChangeState",
+        "WaveStateEnum": "deployments.choices.WaveState",
+        "DeliveryStateEnum": "rdm_site.choices.DeliveryState",
+        "DeploymentStateEnum": "deployments.choices.DeploymentState",
+        "StepStateEnum": "deployments.choices.StepState",
+        "StepKindEnum": "deployments.choices.StepKind",
+        "IncidentStateEnum": "deployments.choices.IncidentState",
+        "IncidentSeverityEnum": "deployments.choices.IncidentSeverity",
+        "ReleaseStateEnum": "releases.choices.ReleaseState",
+        "PackageStateEnum": "releases.choices.PackageState",
+        "ChangeStateEnum": "releases.choices.ChangeState",
+    },
 }
 
 # A retried POST with the same Idempotency-Key gets the first answer for this long (at least 24 hours).
