@@ -4,17 +4,22 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from rdm_site.roles import Role
 from releases.choices import CHANGE_AUTHORISED_STATES, CHANGE_OPEN_STATES, ChangeType, Decision, PackageState
 from releases.models import (
     Approval,
     ChangeRecord,
+    ChangeTemplate,
     FreezeOverride,
     FreezePeriod,
+    GateEvidence,
     Release,
     ReleasePackage,
+    ReleasePolicy,
+    ReleaseUnit,
     ReleaseWindow,
     TestRun,
 )
@@ -167,3 +172,91 @@ def freeze_overrides_for(change: ChangeRecord) -> QuerySet[FreezeOverride]:
 def releases_for_user(user: User) -> QuerySet[Release]:
     """Every role reads everything (DESIGN.md); kept as the one place per-user visibility would go."""
     return Release.objects.select_related("policy", "release_manager")
+
+
+# --- collections, eager loaded (the API and the browser lists) ------------------------------------
+
+
+def _count_of(model, field: str, **conditions) -> Coalesce:
+    """How many ``model`` rows point at the outer row through ``field``: a subquery, so counts never multiply."""
+    rows = model.objects.filter(**{field: OuterRef("pk")}, **conditions).order_by().values(field)
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+
+
+def policies_list() -> QuerySet[ReleasePolicy]:
+    return ReleasePolicy.objects.order_by("name")
+
+
+def windows_list() -> QuerySet[ReleaseWindow]:
+    return ReleaseWindow.objects.prefetch_related("services", "environments").order_by("name")
+
+
+def freezes_list() -> QuerySet[FreezePeriod]:
+    return (
+        FreezePeriod.objects.select_related("created_by")
+        .prefetch_related("services", "environments")
+        .order_by("-start", "id")
+    )
+
+
+def freeze_overrides_list() -> QuerySet[FreezeOverride]:
+    return FreezeOverride.objects.select_related("change", "freeze", "granted_by").order_by("-granted_at", "id")
+
+
+def releases_list() -> QuerySet[Release]:
+    """Releases with their services, current package and the number of packages, changes and active approvals."""
+    current = ReleasePackage.objects.filter(release=OuterRef("pk")).exclude(state=PackageState.SUPERSEDED)
+    return (
+        Release.objects.select_related("policy", "release_manager", "requested_by")
+        .prefetch_related("services")
+        .annotate(
+            current_package_id=Subquery(current.order_by("-registered_at", "-id").values("pk")[:1]),
+            packages_count=_count_of(ReleasePackage, "release"),
+            changes_count=_count_of(ChangeRecord, "release"),
+            approvals_count=_count_of(Approval, "release", withdrawn_at__isnull=True, decision=Decision.APPROVED),
+        )
+        .order_by("-created", "-id")
+    )
+
+
+def release_details() -> QuerySet[Release]:
+    """One release with everything its page shows: units and their CIs, rollback plan, evidence, ELS staff."""
+    return (
+        releases_list()
+        .select_related("rollback_plan")
+        .prefetch_related(
+            "els_staff",
+            Prefetch("units", ReleaseUnit.objects.prefetch_related("configuration_items").order_by("name")),
+            Prefetch("gate_evidence", GateEvidence.objects.select_related("recorded_by", "verified_by").order_by("id")),
+        )
+    )
+
+
+def packages_list() -> QuerySet[ReleasePackage]:
+    return (
+        ReleasePackage.objects.select_related("release", "built_by", "validated_by", "rejected_by")
+        .prefetch_related("artifacts")
+        .order_by("-registered_at", "-id")
+    )
+
+
+def test_runs_list() -> QuerySet[TestRun]:
+    return TestRun.objects.select_related("package", "recorded_by").order_by("-run_at", "-id")
+
+
+def changes_list() -> QuerySet[ChangeRecord]:
+    return (
+        ChangeRecord.objects.select_related("template", "requested_by", "release")
+        .prefetch_related("services", "configuration_items")
+        .order_by("-planned_start", "-id")
+    )
+
+
+def change_templates_list() -> QuerySet[ChangeTemplate]:
+    return (
+        ChangeTemplate.objects.select_related("created_by", "approved_by").prefetch_related("services").order_by("name")
+    )
+
+
+def approvals_list() -> QuerySet[Approval]:
+    return Approval.objects.select_related("approver", "release", "change").order_by("-decided_at", "-id")

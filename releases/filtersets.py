@@ -1,0 +1,112 @@
+"""One FilterSet per release governance record, shared by the API lists and the browser lists."""
+
+import django_filters
+
+from releases.models import (
+    Approval,
+    ChangeRecord,
+    ChangeTemplate,
+    FreezeOverride,
+    FreezePeriod,
+    Release,
+    ReleasePackage,
+    ReleasePolicy,
+    ReleaseWindow,
+    TestRun,
+)
+
+DATE_LOOKUPS = ["gte", "lt"]
+
+
+class ReleasePolicyFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = ReleasePolicy
+        fields = ["release_type", "active"]
+
+
+class ReleaseWindowFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = ReleaseWindow
+        fields = ["active", "services", "environments", "time_zone"]
+
+
+class FreezePeriodFilterSet(django_filters.FilterSet):
+    """Freezes by scope, and by when they are in force (``start__lt`` / ``end__gte`` bound a period)."""
+
+    class Meta:
+        model = FreezePeriod
+        fields = {"services": ["exact"], "environments": ["exact"], "start": DATE_LOOKUPS, "end": DATE_LOOKUPS}
+
+
+class FreezeOverrideFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = FreezeOverride
+        fields = ["change", "freeze", "granted_by"]
+
+
+class ReleaseFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=Release._meta.get_field("state").choices)
+
+    class Meta:
+        model = Release
+        fields = {
+            "state": ["exact"],
+            "release_type": ["exact"],
+            "policy": ["exact"],
+            "services": ["exact"],
+            "release_manager": ["exact"],
+            "planned_start": DATE_LOOKUPS,
+        }
+
+
+class ReleasePackageFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=ReleasePackage._meta.get_field("state").choices)
+
+    class Meta:
+        model = ReleasePackage
+        fields = {"release": ["exact"], "state": ["exact"], "version": ["exact"], "built_by": ["exact"]}
+
+
+class TestRunFilterSet(django_filters.FilterSet):
+    __test__ = False  # a FilterSet, not a test, though pytest would collect it by its name
+
+    class Meta:
+        model = TestRun
+        fields = {"package": ["exact"], "package__release": ["exact"], "suite": ["exact"], "run_at": DATE_LOOKUPS}
+
+
+class ChangeRecordFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=ChangeRecord._meta.get_field("state").choices)
+
+    class Meta:
+        model = ChangeRecord
+        fields = {
+            "state": ["exact"],
+            "change_type": ["exact"],
+            "risk": ["exact"],
+            "release": ["exact"],
+            "template": ["exact"],
+            "services": ["exact"],
+            "configuration_items": ["exact"],
+            "requested_by": ["exact"],
+            "planned_start": DATE_LOOKUPS,
+            "planned_end": DATE_LOOKUPS,
+        }
+
+
+class ChangeTemplateFilterSet(django_filters.FilterSet):
+    pre_approved = django_filters.BooleanFilter(
+        field_name="approved_at", lookup_expr="isnull", exclude=True, label="Pre-approved"
+    )
+
+    class Meta:
+        model = ChangeTemplate
+        fields = ["active", "risk", "services"]
+
+
+class ApprovalFilterSet(django_filters.FilterSet):
+    withdrawn = django_filters.BooleanFilter(field_name="withdrawn_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = Approval
+        fields = ["release", "change", "approver", "decision"]
