@@ -235,9 +235,6 @@ SPECTACULAR_SETTINGS = {
         "StepKindEnum": "deployments.choices.StepKind",
         "IncidentStateEnum": "deployments.choices.IncidentState",
         "IncidentSeverityEnum": "deployments.choices.IncidentSeverity",
-        "ReleaseStateEnum": "releases.choices.ReleaseState",
-        "PackageStateEnum": "releases.choices.PackageState",
-        "ChangeStateEnum": "releases.choices.ChangeState",
     },
 }
 
