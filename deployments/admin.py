@@ -8,9 +8,10 @@ from django.contrib import admin
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
-from deployments import services
+from deployments import incidents, services
 from deployments.choices import (
     DEPLOYMENT_STATE_COLOURS,
+    INCIDENT_STATE_COLOURS,
     STEP_STATE_COLOURS,
     WAVE_STATE_COLOURS,
     InterventionAnswer,
@@ -20,6 +21,7 @@ from deployments.models import (
     DeploymentEvent,
     DeploymentLock,
     DeploymentProcess,
+    Incident,
     Step,
     StepLog,
     StepTemplate,
@@ -377,3 +379,53 @@ class DeploymentEventAdmin(ReadOnlyAdmin):
 class DeploymentLockAdmin(ReadOnlyAdmin):
     list_display = ["service", "environment", "deployment", "taken_at"]
     list_select_related = ["service", "environment", "deployment__service", "deployment__environment"]
+
+
+def _incident_move(service):
+    return lambda incident, actor, reason="": service(incident=incident, actor=actor, reason=reason)
+
+
+@admin.register(Incident)
+class IncidentAdmin(ServiceBackedAdmin):
+    """Opened and edited through the incident services (an alert's id makes a repeat update the same one)."""
+
+    list_display = ["id", "title", "severity", "state_badge", "deployment", "release", "ci", "source", "opened_at"]
+    list_select_related = ["deployment__service", "deployment__environment", "release", "ci"]
+    list_filter = ["state", "severity", "source"]
+    search_fields = ["title", "external_id"]
+    raw_id_fields = ["deployment", "release", "ci"]
+    add_permission = incidents.OPEN
+    change_permission = incidents.CHANGE
+    fields = [*incidents.INCIDENT_FIELDS, "source", "external_id"]
+    actions = [
+        service_action("Acknowledge", _incident_move(incidents.incident_acknowledge), permission=incidents.CHANGE),
+        service_action(
+            "Resolve",
+            _incident_move(incidents.incident_resolve),
+            reason="How was it resolved?",
+            permission=incidents.CHANGE,
+        ),
+        service_action(
+            "Reopen", _incident_move(incidents.incident_reopen), reason="Why reopen?", permission=incidents.CHANGE
+        ),
+        service_action("Close", _incident_move(incidents.incident_close), permission=incidents.CHANGE),
+    ]
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        return badge(obj.state, obj.get_state_display(), INCIDENT_STATE_COLOURS)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["source", "external_id"] if obj is not None else []
+
+    def create(self, request, form):
+        incident, _ = incidents.incident_open(
+            actor=request.user,
+            source=form.cleaned_data["source"],
+            external_id=form.cleaned_data["external_id"],
+            **_given(form, incidents.INCIDENT_FIELDS),
+        )
+        return incident
+
+    def update(self, request, obj, data):
+        return incidents.incident_update(incident=obj, actor=request.user, data=data)

@@ -168,3 +168,36 @@ class EventType(models.TextChoices):
 
 
 ALL_TARGETS = "all"
+
+
+class IncidentSeverity(models.TextChoices):
+    """P1 is a service down for everyone; P4 a nuisance. ELS exit criteria count open P1 and P2 incidents."""
+
+    P1 = "p1", "P1 — critical"
+    P2 = "p2", "P2 — high"
+    P3 = "p3", "P3 — moderate"
+    P4 = "p4", "P4 — low"
+
+
+class IncidentState(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+# Not yet resolved: what ELS exit criteria and on-call count.
+INCIDENT_OPEN_STATES = frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED})
+INCIDENT_TERMINAL_STATES = frozenset({IncidentState.CLOSED})
+INCIDENT_STATE_COLOURS = {
+    IncidentState.OPEN: "red",
+    IncidentState.ACKNOWLEDGED: "orange",
+    IncidentState.RESOLVED: "green",
+    IncidentState.CLOSED: "gray",
+}
+INCIDENT_SEVERITY_COLOURS = {
+    IncidentSeverity.P1: "darkred",
+    IncidentSeverity.P2: "red",
+    IncidentSeverity.P3: "orange",
+    IncidentSeverity.P4: "steelblue",
+}

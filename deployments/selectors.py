@@ -9,7 +9,18 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from deployments.choices import DEPLOYMENT_ACTIVE_STATES, StepKind
-from deployments.models import Deployment, DeploymentEvent, Step, StepLog, Target, Variable, Wave
+from deployments.models import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentProcess,
+    Incident,
+    Step,
+    StepLog,
+    StepTemplate,
+    Target,
+    Variable,
+    Wave,
+)
 from deployments.variables import MASK
 
 
@@ -107,3 +118,71 @@ def targets_of(service, environment) -> QuerySet[Target]:
 def variable_display(variable: Variable) -> str:
     """What any page may show of a variable's value."""
     return MASK if variable.is_secret else variable.value
+
+
+# --- lists, with what their rows show loaded up front (no query per row) --------------------------------
+
+
+def process_list() -> QuerySet[DeploymentProcess]:
+    return DeploymentProcess.objects.select_related("service").prefetch_related("step_templates")
+
+
+def step_template_list() -> QuerySet[StepTemplate]:
+    return StepTemplate.objects.select_related("process")
+
+
+def variable_list() -> QuerySet[Variable]:
+    return Variable.objects.select_related("service", "environment")
+
+
+def target_list() -> QuerySet[Target]:
+    return Target.objects.select_related("ci__environment", "ci__service")
+
+
+def deployment_list() -> QuerySet[Deployment]:
+    """With what the rule table asks of each row (its environment's tier, its change's type)."""
+    return Deployment.objects.select_related("service", "environment", "process", "package", "change", "requested_by")
+
+
+def step_list() -> QuerySet[Step]:
+    return Step.objects.select_related(
+        "target__ci", "answered_by", "deployment__environment", "deployment__change"
+    ).order_by("id")
+
+
+def step_log_list() -> QuerySet[StepLog]:
+    return StepLog.objects.all()
+
+
+def incident_list() -> QuerySet[Incident]:
+    return Incident.objects.select_related(
+        "opened_by", "deployment__service", "deployment__environment", "release", "ci"
+    )
+
+
+# --- naming records as monitoring does (an alert's labels) ------------------------------------------------
+
+
+def release_named(label: str):
+    """The release an id or "name version" names, else the latest release of that name; None when none does."""
+    from releases.models import Release
+
+    if label.isdigit():
+        return Release.objects.filter(pk=int(label)).first() if int(label) < 2**63 else None
+    name, _, version = label.rpartition(" ")
+    exact = Release.objects.filter(name=name, version=version).first() if name else None
+    return exact or Release.objects.filter(name=label).order_by("-created").first()
+
+
+def ci_named(label: str, environment: str = ""):
+    """The CI an id names, or the one CI of that name (in ``environment``, by name, when given); None when
+    none or several do."""
+    from cmdb.models import ConfigurationItem
+
+    if label.isdigit():
+        return ConfigurationItem.objects.filter(pk=int(label)).first() if int(label) < 2**63 else None
+    found = ConfigurationItem.objects.filter(name=label)
+    if environment:
+        found = found.filter(environment__name=environment)
+    found = list(found[:2])
+    return found[0] if len(found) == 1 else None

@@ -130,6 +130,8 @@ _DEPLOYMENTS_CONFIGURE = frozenset(
         "deployments.change_target",
     }
 )
+# "open, update, resolve incidents" (acknowledging and closing them too): monitoring opens them through a token.
+_INCIDENTS = frozenset({"deployments.add_incident", "deployments.change_incident"})
 _DEPLOYMENTS_RUN = _DEPLOYMENTS_CONFIGURE | {"deployments.add_deployment", "deployments.run_deployment"}
 _DEPLOYMENTS_RUN_CONTINUOUS = _DEPLOYMENTS_CONFIGURE | {
     "deployments.add_deployment",
@@ -141,12 +143,16 @@ _WEBHOOKS = frozenset({"rdm_site.add_webhook", "rdm_site.change_webhook", "rdm_s
 
 # What each role may change, as "app_label.codename".
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}) | _RELEASES_RELEASE_MANAGER | _WEBHOOKS,
+    Role.RELEASE_MANAGER: frozenset({"cmdb.add_baseline"}) | _RELEASES_RELEASE_MANAGER | _WEBHOOKS | _INCIDENTS,
     Role.CHANGE_APPROVER: _RELEASES_CHANGE_APPROVER,
     Role.EMERGENCY_APPROVER: _RELEASES_EMERGENCY_APPROVER,
-    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _RELEASES_DEPLOYMENT_MANAGER | _DEPLOYMENTS_RUN | _WEBHOOKS,
-    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY | _RELEASES_BUILD_ENGINEER | _DEPLOYMENTS_RUN_CONTINUOUS | _WEBHOOKS,
-    Role.SERVICE_OWNER: _CMDB_EDIT | _RELEASES_SERVICE_OWNER,
+    Role.DEPLOYMENT_MANAGER: _CMDB_EDIT_ANY | _RELEASES_DEPLOYMENT_MANAGER | _DEPLOYMENTS_RUN | _WEBHOOKS | _INCIDENTS,
+    Role.BUILD_ENGINEER: _CMDB_EDIT_ANY
+    | _RELEASES_BUILD_ENGINEER
+    | _DEPLOYMENTS_RUN_CONTINUOUS
+    | _WEBHOOKS
+    | _INCIDENTS,
+    Role.SERVICE_OWNER: _CMDB_EDIT | _RELEASES_SERVICE_OWNER | _INCIDENTS,
     Role.VIEWER: frozenset(),
 }
 

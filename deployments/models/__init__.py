@@ -4,9 +4,11 @@ The database is the truth about a rollout (DESIGN.md "Execution"): Celery messag
 deployment X" or "run steps Y"; every write about a running deployment locks its Deployment row first
 (``deployments.engine``), so the deployment lock orders every transaction and no two of them deadlock.
 Writes go through ``deployments.services`` and ``deployments.engine``, reads through ``deployments.selectors``.
-``process`` holds how a service is deployed, ``rollout`` what a deployment runs.
+``process`` holds how a service is deployed, ``rollout`` what a deployment runs, ``incident`` what went wrong
+in a live service.
 """
 
+from deployments.models.incident import Incident
 from deployments.models.process import (
     DeploymentProcess,
     StepTemplate,
@@ -33,6 +35,7 @@ __all__ = [
     "DeploymentLock",
     "DeploymentProcess",
     "FsmRefreshMixin",
+    "Incident",
     "Step",
     "StepLog",
     "StepTemplate",

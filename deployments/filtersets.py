@@ -1,0 +1,99 @@
+"""One FilterSet per model of the rollout engine, shared by the API lists and (later) the browser lists."""
+
+import django_filters
+
+from deployments.choices import (
+    DeploymentModel,
+    DeploymentState,
+    IncidentSeverity,
+    IncidentState,
+    LogLevel,
+    StepKind,
+    StepState,
+)
+from deployments.models import Deployment, DeploymentProcess, Incident, Step, StepLog, StepTemplate, Target, Variable
+
+# Ids in filters: out-of-range numbers are bad input, not a database error.
+_ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
+class DeploymentProcessFilterSet(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains", max_length=100)
+
+    class Meta:
+        model = DeploymentProcess
+        fields = ["service", "name"]
+
+
+class StepTemplateFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = StepTemplate
+        fields = ["process", "executor", "run_once"]
+
+
+class VariableFilterSet(django_filters.FilterSet):
+    name = django_filters.CharFilter(max_length=100)
+
+    class Meta:
+        model = Variable
+        fields = ["service", "environment", "name", "is_secret"]
+
+
+class TargetFilterSet(django_filters.FilterSet):
+    environment = django_filters.NumberFilter(field_name="ci__environment", **_ID)
+    service = django_filters.NumberFilter(field_name="ci__service", **_ID)
+    ring = django_filters.CharFilter(max_length=50)
+    group = django_filters.CharFilter(max_length=50)
+
+    class Meta:
+        model = Target
+        fields = ["ci", "environment", "service", "ring", "group", "enabled"]
+
+
+class DeploymentFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=DeploymentState.choices)
+    model = django_filters.ChoiceFilter(choices=DeploymentModel.choices)
+    created = django_filters.IsoDateTimeFromToRangeFilter()
+    finished = django_filters.IsoDateTimeFromToRangeFilter(field_name="finished_at")
+
+    class Meta:
+        model = Deployment
+        fields = ["service", "environment", "process", "package", "change", "state", "model", "continuous"]
+
+
+class StepFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=StepState.choices)
+    kind = django_filters.ChoiceFilter(choices=StepKind.choices)
+    executor = django_filters.CharFilter(max_length=100)
+    waiting = django_filters.BooleanFilter(
+        method="_waiting", label="Manual interventions waiting for an answer (true) or not (false)"
+    )
+
+    class Meta:
+        model = Step
+        fields = ["deployment", "wave", "target", "state", "kind", "executor"]
+
+    def _waiting(self, queryset, name, value):
+        waiting = {"executor": "manual_intervention", "state": StepState.RUNNING, "manual_answer": ""}
+        return queryset.filter(**waiting) if value else queryset.exclude(**waiting)
+
+
+class StepLogFilterSet(django_filters.FilterSet):
+    deployment = django_filters.NumberFilter(field_name="step__deployment", **_ID)
+    level = django_filters.ChoiceFilter(choices=LogLevel.choices)
+
+    class Meta:
+        model = StepLog
+        fields = ["step", "deployment", "level"]
+
+
+class IncidentFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=IncidentState.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=IncidentSeverity.choices)
+    source = django_filters.CharFilter(max_length=50)
+    external_id = django_filters.CharFilter(max_length=200)
+    opened = django_filters.IsoDateTimeFromToRangeFilter(field_name="opened_at")
+
+    class Meta:
+        model = Incident
+        fields = ["state", "severity", "deployment", "release", "ci", "source", "external_id", "opened"]
