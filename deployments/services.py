@@ -47,7 +47,7 @@ from deployments.planning import phase_plan_problems, plan_build
 from deployments.queue import advance_after_commit
 from deployments.variables import MASK
 from rdm_site.actions import ActionRule, action_ensure, actions_available
-from rdm_site.changes import apply_changes, audit_value
+from rdm_site.changes import audit_value, record_create, record_update
 from rdm_site.crypto import encrypt_secret
 from rdm_site.domain import bounded_text, ensure_allowed, ensure_conditions, validated
 from rdm_site.exceptions import IllegalTransition, InvalidInput, UnmetConditions
@@ -147,18 +147,6 @@ def _ensure_configures(actor: User | None, permission: str, attempt: str) -> Non
     ensure_allowed(permission_problem(actor, permission, attempt))
 
 
-def _record_update(actor: User | None, instance, changes: dict, entity: str) -> None:
-    if changes:
-        validated(instance)
-        instance.save()
-        transition_record(actor=actor, target=instance, action=f"{entity}.update", changes=changes)
-
-
-def _created(instance, fields: tuple[str, ...]) -> dict[str, list[Any]]:
-    """What a new row holds, as ``{field: [None, value]}``: its creation audited like an edit."""
-    return {name: [None, audit_value(getattr(instance, name))] for name in fields}
-
-
 def _removed(instance, fields: tuple[str, ...]) -> dict[str, list[Any]]:
     """What a deleted row held, as ``{field: [value, None]}``."""
     return {name: [audit_value(getattr(instance, name)), None] for name in fields}
@@ -171,14 +159,13 @@ def _removed(instance, fields: tuple[str, ...]) -> dict[str, list[Any]]:
 def process_create(*, actor: User | None, service, **fields: Any) -> DeploymentProcess:
     """A new way to deploy ``service``; ``fields`` are among ``PROCESS_FIELDS``."""
     _ensure_configures(actor, "deployments.add_deploymentprocess", f"add a deployment process to {service}")
-    process = DeploymentProcess(service=service)
-    apply_changes(process, fields, PROCESS_FIELDS)
-    validated(process)
-    process.save()
-    transition_record(
-        actor=actor, target=process, action="deploymentprocess.create", changes=_created(process, PROCESS_FIELDS)
+    return record_create(
+        DeploymentProcess(service=service),
+        actor=actor,
+        data=fields,
+        editable=PROCESS_FIELDS,
+        entity="deploymentprocess",
     )
-    return process
 
 
 @transaction.atomic
@@ -186,8 +173,7 @@ def process_update(*, process: DeploymentProcess, actor: User | None, data: dict
     """Edit a process; deployments already planned keep the plan they copied."""
     process = DeploymentProcess.objects.select_for_update().get(pk=process.pk)
     _ensure_configures(actor, "deployments.change_deploymentprocess", f"change deployment process {process}")
-    _record_update(actor, process, apply_changes(process, data, PROCESS_FIELDS), "deploymentprocess")
-    return process
+    return record_update(process, actor=actor, data=data, editable=PROCESS_FIELDS, entity="deploymentprocess")
 
 
 @transaction.atomic
@@ -195,14 +181,9 @@ def step_template_create(*, actor: User | None, process: DeploymentProcess, **fi
     """A new step of ``process``; ``fields`` are among ``STEP_TEMPLATE_FIELDS``."""
     _ensure_configures(actor, "deployments.add_steptemplate", f"add a step to {process}")
     process = DeploymentProcess.objects.select_for_update().get(pk=process.pk)
-    template = StepTemplate(process=process)
-    apply_changes(template, fields, STEP_TEMPLATE_FIELDS)
-    validated(template)
-    template.save()
-    transition_record(
-        actor=actor, target=template, action="steptemplate.create", changes=_created(template, STEP_TEMPLATE_FIELDS)
+    return record_create(
+        StepTemplate(process=process), actor=actor, data=fields, editable=STEP_TEMPLATE_FIELDS, entity="steptemplate"
     )
-    return template
 
 
 @transaction.atomic
@@ -210,8 +191,7 @@ def step_template_update(*, template: StepTemplate, actor: User | None, data: di
     """Edit a step (its executor, URL, command...): what runs in production next, so the old values are kept."""
     template = StepTemplate.objects.select_for_update().get(pk=template.pk)
     _ensure_configures(actor, "deployments.change_steptemplate", f"change step {template} of {template.process}")
-    _record_update(actor, template, apply_changes(template, data, STEP_TEMPLATE_FIELDS), "steptemplate")
-    return template
+    return record_update(template, actor=actor, data=data, editable=STEP_TEMPLATE_FIELDS, entity="steptemplate")
 
 
 @transaction.atomic
@@ -280,11 +260,8 @@ def target_create(*, actor: User | None, ci, ring: str = "", group: str = "", en
     if Target.objects.filter(ci=ci).exists():
         problems.append(f"{ci} is already a target")
     ensure_conditions(f"{ci} cannot become a deployment target", problems)
-    target = Target(ci=ci, ring=ring, group=group, enabled=enabled)
-    validated(target)
-    target.save()
-    transition_record(actor=actor, action="target.create", target=target, changes=_created(target, TARGET_FIELDS))
-    return target
+    data = {"ring": ring, "group": group, "enabled": enabled}
+    return record_create(Target(ci=ci), actor=actor, data=data, editable=TARGET_FIELDS, entity="target")
 
 
 @transaction.atomic
@@ -292,8 +269,7 @@ def target_update(*, target: Target, actor: User | None, data: dict[str, Any]) -
     """Relabel a target (ring, group) or take it out of rollouts (``enabled``); its CI stays the same."""
     target = Target.objects.select_for_update().select_related("ci").get(pk=target.pk)
     _ensure_configures(actor, "deployments.change_target", f"change deployment target {target}")
-    _record_update(actor, target, apply_changes(target, data, TARGET_FIELDS), "target")
-    return target
+    return record_update(target, actor=actor, data=data, editable=TARGET_FIELDS, entity="target")
 
 
 # --- planning ---------------------------------------------------------------------------------------

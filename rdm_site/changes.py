@@ -4,7 +4,9 @@ from typing import Any
 
 from django.db.models import Model
 
+from rdm_site.domain import validated
 from rdm_site.exceptions import InvalidInput
+from rdm_site.transitions import transition_record
 
 
 def audit_value(value: Any) -> Any:
@@ -44,3 +46,29 @@ def apply_changes(instance: Model, data: dict[str, Any], editable: tuple[str, ..
             changes[name] = [audit_value(old), audit_value(new)]
             setattr(instance, name, new)
     return changes
+
+
+def record_create(instance: Model, *, actor, data: dict[str, Any], editable: tuple[str, ...], entity: str) -> Model:
+    """Save a new row with ``data`` (many-to-many fields set once it exists) and record every value it was given
+    as ``{field: [None, value]}`` (``<entity>.create``). Call inside the service's transaction, after its checks.
+    """
+    many = {name for name in data if name in editable and instance._meta.get_field(name).many_to_many}
+    apply_changes(instance, {name: value for name, value in data.items() if name not in many}, editable)
+    validated(instance)
+    instance.save()
+    apply_changes(instance, {name: data[name] for name in many}, editable)
+    changes = {name: [None, audit_value(list(value) if name in many else value)] for name, value in data.items()}
+    transition_record(actor=actor, action=f"{entity}.create", target=instance, changes=changes)
+    return instance
+
+
+def record_update(instance: Model, *, actor, data: dict[str, Any], editable: tuple[str, ...], entity: str) -> Model:
+    """Apply ``data`` to the locked ``instance`` and, when something changed, save it and record old and new
+    values (``<entity>.update``). Call inside the service's transaction, after its checks.
+    """
+    changes = apply_changes(instance, data, editable)
+    if changes:
+        validated(instance)
+        instance.save()
+        transition_record(actor=actor, action=f"{entity}.update", target=instance, changes=changes)
+    return instance

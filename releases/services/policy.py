@@ -4,11 +4,10 @@ a rule changes the bar for every release still under way.
 """
 
 from django.contrib.auth.models import User
-from django.db import models, transaction
+from django.db import transaction
 
-from rdm_site.changes import apply_changes, audit_value
-from rdm_site.domain import ensure_allowed, locked, validated
-from rdm_site.transitions import transition_record
+from rdm_site.changes import record_create, record_update
+from rdm_site.domain import ensure_allowed, locked
 from releases import permissions as perms
 from releases.models import FreezePeriod, ReleasePolicy, ReleaseWindow
 
@@ -42,33 +41,11 @@ WINDOW_FIELDS = (
 FREEZE_FIELDS = ("name", "start", "end", "reason", "services", "environments")
 
 
-def _create(instance: models.Model, *, actor: User | None, data: dict, editable: tuple[str, ...], entity: str):
-    """Save a new rule with ``data`` (many-to-many fields included) and record every value it was given."""
-    many = {name for name in data if name in editable and instance._meta.get_field(name).many_to_many}
-    apply_changes(instance, {name: value for name, value in data.items() if name not in many}, editable)
-    validated(instance)
-    instance.save()
-    apply_changes(instance, {name: data[name] for name in many}, editable)
-    changes = {name: [None, audit_value(list(value) if name in many else value)] for name, value in data.items()}
-    transition_record(actor=actor, action=f"{entity}.create", target=instance, changes=changes)
-    return instance
-
-
-def _update(instance: models.Model, *, actor: User | None, data: dict, editable: tuple[str, ...], entity: str):
-    """Apply ``data`` to the locked rule and record what changed, old and new."""
-    changes = apply_changes(instance, data, editable)
-    if changes:
-        validated(instance)
-        instance.save()
-        transition_record(actor=actor, action=f"{entity}.update", target=instance, changes=changes)
-    return instance
-
-
 @transaction.atomic
 def policy_create(*, actor: User | None, data: dict) -> ReleasePolicy:
     """Define how a type of release is governed (fields of ``POLICY_FIELDS``; the rest take their defaults)."""
     ensure_allowed(perms.permission_problem(actor, perms.ADD_POLICY, f"create release policy {data.get('name', '')}"))
-    return _create(ReleasePolicy(), actor=actor, data=data, editable=POLICY_FIELDS, entity="releasepolicy")
+    return record_create(ReleasePolicy(), actor=actor, data=data, editable=POLICY_FIELDS, entity="releasepolicy")
 
 
 @transaction.atomic
@@ -76,28 +53,28 @@ def policy_update(*, policy: ReleasePolicy, actor: User | None, data: dict) -> R
     """Edit a policy; every release still governed by it meets the new bar from its next step on."""
     policy = locked(policy)
     ensure_allowed(perms.permission_problem(actor, perms.CHANGE_POLICY, f"edit release policy {policy}"))
-    return _update(policy, actor=actor, data=data, editable=POLICY_FIELDS, entity="releasepolicy")
+    return record_update(policy, actor=actor, data=data, editable=POLICY_FIELDS, entity="releasepolicy")
 
 
 @transaction.atomic
 def window_create(*, actor: User | None, data: dict) -> ReleaseWindow:
     """Open a recurring release window (fields of ``WINDOW_FIELDS``)."""
     ensure_allowed(perms.permission_problem(actor, perms.ADD_WINDOW, f"create release window {data.get('name', '')}"))
-    return _create(ReleaseWindow(), actor=actor, data=data, editable=WINDOW_FIELDS, entity="releasewindow")
+    return record_create(ReleaseWindow(), actor=actor, data=data, editable=WINDOW_FIELDS, entity="releasewindow")
 
 
 @transaction.atomic
 def window_update(*, window: ReleaseWindow, actor: User | None, data: dict) -> ReleaseWindow:
     window = locked(window)
     ensure_allowed(perms.permission_problem(actor, perms.CHANGE_WINDOW, f"edit release window {window}"))
-    return _update(window, actor=actor, data=data, editable=WINDOW_FIELDS, entity="releasewindow")
+    return record_update(window, actor=actor, data=data, editable=WINDOW_FIELDS, entity="releasewindow")
 
 
 @transaction.atomic
 def freeze_create(*, actor: User | None, data: dict) -> FreezePeriod:
     """Declare a blackout (fields of ``FREEZE_FIELDS``); whoever declares it is recorded as its author."""
     ensure_allowed(perms.permission_problem(actor, perms.ADD_FREEZE, f"create freeze {data.get('name', '')}"))
-    return _create(
+    return record_create(
         FreezePeriod(created_by=actor), actor=actor, data=data, editable=FREEZE_FIELDS, entity="freezeperiod"
     )
 
@@ -106,7 +83,7 @@ def freeze_create(*, actor: User | None, data: dict) -> FreezePeriod:
 def freeze_update(*, freeze: FreezePeriod, actor: User | None, data: dict) -> FreezePeriod:
     freeze = locked(freeze)
     ensure_allowed(perms.permission_problem(actor, perms.CHANGE_FREEZE, f"edit freeze {freeze}"))
-    return _update(freeze, actor=actor, data=data, editable=FREEZE_FIELDS, entity="freezeperiod")
+    return record_update(freeze, actor=actor, data=data, editable=FREEZE_FIELDS, entity="freezeperiod")
 
 
 __all__ = ["freeze_create", "freeze_update", "policy_create", "policy_update", "window_create", "window_update"]
