@@ -305,13 +305,20 @@ class ReleaseDetailSerializer(ReleaseSerializer):
         return RollbackPlanSerializer(plan).data if plan is not None else None
 
 
+class EvidenceSerializer(serializers.Serializer):
+    who = serializers.CharField(help_text="The person or tool that satisfied (part of) the gate.")
+    when = serializers.DateTimeField(allow_null=True)
+    link = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+
+
 class GateSerializer(serializers.Serializer):
     code = serializers.CharField()
     title = serializers.CharField()
-    required = serializers.BooleanField()
+    required = serializers.BooleanField(help_text="The policy requires it for this tier.")
     satisfied = serializers.BooleanField()
     status = serializers.CharField()
-    evidence = serializers.ListField(child=serializers.DictField(), help_text="Who or what, when, link, note.")
+    evidence = EvidenceSerializer(many=True)
 
 
 class ChecklistSerializer(serializers.Serializer):
@@ -322,12 +329,6 @@ class ChecklistSerializer(serializers.Serializer):
     green = serializers.BooleanField(help_text="Every gate the policy requires for this tier is satisfied.")
     unmet = serializers.ListField(child=serializers.CharField(), source="unmet_messages")
     gates = GateSerializer(many=True)
-
-    def to_representation(self, checklist):
-        data = super().to_representation(checklist)
-        for gate, shown in zip(checklist.gates, data["gates"], strict=True):
-            shown["evidence"] = [vars(item) for item in gate.evidence]
-        return data
 
 
 def checklist_of(release: Release, tier: str) -> dict:
