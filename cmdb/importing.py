@@ -151,8 +151,8 @@ def _row(where: str, record: dict, *, from_csv: bool) -> tuple[ImportRow, list[I
     if from_csv and attributes:
         try:
             attributes = json.loads(attributes)
-        except json.JSONDecodeError as error:
-            problems.append(ImportProblem(where, f"attributes are not valid JSON: {error.msg}"))
+        except (ValueError, RecursionError) as error:  # not JSON, a number of thousands of digits, too deep
+            problems.append(ImportProblem(where, f"attributes are not valid JSON: {getattr(error, 'msg', error)}"))
             attributes = None
     if attributes in (None, ""):
         attributes = None

@@ -3,6 +3,9 @@
 Writes go through ``cmdb.services``, reads through ``cmdb.selectors``.
 """
 
+import math
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -12,9 +15,28 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from cmdb.choices import CiState, CiTransition, CiType, Criticality, EnvironmentTier, RelationshipKind
 
 
+def json_scalars(value) -> Iterator:
+    """Every key and every leaf value of a parsed JSON document, in no particular order."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend([*item.keys(), *item.values()])
+        elif isinstance(item, list):
+            pending.extend(item)
+        else:
+            yield item
+
+
 def validate_json_object(value) -> None:
+    """A JSON object PostgreSQL can store: no NUL character in its text, no infinite or NaN number."""
     if not isinstance(value, dict):
         raise ValidationError("Attributes must be a JSON object (name → value).", code="not_an_object")
+    for item in json_scalars(value):
+        if isinstance(item, str) and "\x00" in item:
+            raise ValidationError("Attributes may not contain a NUL character.", code="nul_character")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError("Attribute numbers must be finite.", code="not_finite")
 
 
 class Environment(models.Model):

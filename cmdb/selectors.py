@@ -1,10 +1,45 @@
-"""Reads of the CMDB that are more than a queryset: impact analysis, what version is where, baseline diffs."""
+"""Reads of the CMDB: the lists (loaded for what they show), impact analysis, what version is where, baseline
+diffs."""
 
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count, Q, QuerySet
+
 from cmdb.choices import CI_TERMINAL_STATES, IMPACT_DIRECTIONS, CiType, ImpactDirection
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
+
+# --- lists: each with what its rows show loaded up front, so a page costs the same queries at any size ------
+
+
+def environment_list() -> QuerySet[Environment]:
+    return Environment.objects.order_by("promotion_order")
+
+
+def service_list() -> QuerySet[Service]:
+    return Service.objects.select_related("owner").prefetch_related("stakeholders").order_by("name")
+
+
+def ci_list() -> QuerySet[ConfigurationItem]:
+    """CIs with their environment, technical owner and service (whose owner decides who may edit them)."""
+    return ConfigurationItem.objects.select_related("environment", "owner", "service__owner")
+
+
+def relationship_list() -> QuerySet[Relationship]:
+    """Relationships with both ends, whose names read them as sentences; the source's service says who may
+    remove one.
+    """
+    return Relationship.objects.select_related("source__service__owner", "target")
+
+
+def ci_relationships(ci: ConfigurationItem) -> QuerySet[Relationship]:
+    """The relationships ``ci`` takes part in, whichever end it is."""
+    return relationship_list().filter(Q(source=ci) | Q(target=ci))
+
+
+def baseline_list() -> QuerySet[Baseline]:
+    return Baseline.objects.select_related("taken_by").annotate(item_count=Count("items")).order_by("-taken_at", "-id")
+
 
 # --- impact analysis --------------------------------------------------------------------------
 

@@ -139,11 +139,12 @@ def transition_action(name: str, service, *, record: str, output, input_serializ
 
     run.__name__ = name
     run.__doc__ = summary or (service.__doc__ or "").strip().split("\n")[0]
-    documented = extend_schema(
+    acting = action(
+        detail=True, methods=["post"], permission_classes=[TransitionPermission], url_path=name.replace("_", "-")
+    )(run)
+    # After ``action``, which replaces the function's ``kwargs`` where extend_schema keeps its documentation.
+    return extend_schema(
         summary=run.__doc__,
         request=input_serializer,
         responses={200: output, **{code: PROBLEMS[code] for code in (400, 401, 403, 404, 409, 412, 422, 429)}},
-    )(run)
-    return action(
-        detail=True, methods=["post"], permission_classes=[TransitionPermission], url_path=name.replace("_", "-")
-    )(documented)
+    )(acting)
