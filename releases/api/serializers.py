@@ -440,6 +440,7 @@ class PackageSerializer(RecordSerializer):
             "superseded_at",
         ]
         read_only_fields = [field for field in fields if field not in ("version", "work_items", "notes")]
+        validators = []  # a new build supersedes the current one: the service decides, not a uniqueness check
 
 
 class PackageDetailSerializer(PackageSerializer):
@@ -492,6 +493,11 @@ class TestResultsInput(serializers.Serializer):
         child=serializers.DictField(), help_text='[{"name": "regression", "passed": 120, "failed": {"major": 1}}]'
     )
     link = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+
+    def validate_suites(self, suites):
+        if not _nul_free(suites):
+            raise serializers.ValidationError(StoredJSONField.default_error_messages["nul"])
+        return suites
 
 
 class TestResultsUploadInput(serializers.Serializer):
