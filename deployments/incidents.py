@@ -58,7 +58,7 @@ def _checked(incident: Incident) -> None:
     problems = _reference_problems(incident)
     if problems:
         raise InvalidInput(f"The incident is not valid: {problems[0]}.", problems)
-    validated(incident)
+    validated(incident, exclude=["state"])
 
 
 @transaction.atomic
