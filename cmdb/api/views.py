@@ -49,13 +49,15 @@ READ_PROBLEMS = {code: PROBLEMS[code] for code in (401, 403, 404, 429)}
 WRITE_PROBLEMS = {code: PROBLEMS[code] for code in (400, 401, 403, 404, 409, 412, 429)}
 
 
-def _documented(noun: str, serializer, *, writes: str) -> dict:
+def _documented(noun: str, serializer, *, writes: str, examples=()) -> dict:
     """The summaries and answers of a collection's list, read, create and edit operations."""
     a = "an" if noun[0] in "aeiou" else "a"
     return {
         "list": extend_schema(summary=f"List {noun}s."),
         "retrieve": extend_schema(summary=f"Read {a} {noun}.", responses={200: serializer, **READ_PROBLEMS}),
-        "create": extend_schema(summary=f"Add {a} {noun} ({writes}).", responses={201: serializer, **WRITE_PROBLEMS}),
+        "create": extend_schema(
+            summary=f"Add {a} {noun} ({writes}).", responses={201: serializer, **WRITE_PROBLEMS}, examples=examples
+        ),
         "update": extend_schema(summary=f"Edit {a} {noun} ({writes}).", responses={200: serializer, **WRITE_PROBLEMS}),
         "partial_update": extend_schema(
             summary=f"Edit some fields of {a} {noun} ({writes}).", responses={200: serializer, **WRITE_PROBLEMS}
@@ -157,7 +159,12 @@ IMPORT_EXAMPLE = OpenApiExample(
 
 
 @extend_schema_view(
-    **_documented("configuration item", ConfigurationItemSerializer, writes="who may edit the service's CIs"),
+    **_documented(
+        "configuration item",
+        ConfigurationItemSerializer,
+        writes="who may edit the service's CIs",
+        examples=[CI_EXAMPLE],
+    ),
 )
 class ConfigurationItemViewSet(ServiceBackedViewSet):
     """Configuration items. Their state moves only through the lifecycle actions; ``actions`` lists yours."""

@@ -546,3 +546,14 @@ def test_ids_of_another_type_are_a_404(signed_in, viewer, path):
 def test_nasty_list_parameters_never_give_a_500(signed_in, viewer, orders_api, query):
     response = signed_in(viewer).get(f"/api/v1/cis/?{query}")
     assert response.status_code in (200, 400, 404), response.content
+
+
+def test_a_retried_import_with_its_idempotency_key_imports_once(signed_in, sophie, production, orders):
+    client = signed_in(sophie)
+    body = "name,environment,type,service\norders-queue,production,other,Orders\n"
+    first = client.post("/api/v1/cis/import/", body, content_type="text/csv", HTTP_IDEMPOTENCY_KEY="sync-42")
+    retry = client.post("/api/v1/cis/import/", body, content_type="text/csv", HTTP_IDEMPOTENCY_KEY="sync-42")
+    assert first.status_code == retry.status_code == 200, first.content
+    assert retry.json() == first.json()
+    assert retry["Idempotent-Replayed"] == "true"
+    assert len(audited("ci.create", ConfigurationItem.objects.get(name="orders-queue"))) == 1
