@@ -2,6 +2,7 @@
 transition from every state allowed or refused; audited; refused to roles that do not handle incidents."""
 
 import pytest
+from django.urls import reverse
 
 from deployments import incidents
 from deployments.choices import IncidentSeverity, IncidentState
@@ -178,3 +179,23 @@ def test_who_may_open_and_handle_incidents(responder, role):
         assert incident_available_actions(incident, person) == []
         with pytest.raises(NotAllowed):
             incidents.incident_acknowledge(incident=incident, actor=person)
+
+
+def test_the_admin_opens_and_moves_incidents_through_the_services(client, responder):
+    client.force_login(UserFactory(username="dm", roles=[Role.DEPLOYMENT_MANAGER]))
+    ci = CiFactory()
+    assert client.get(reverse("admin:deployments_incident_add")).status_code == 200
+    response = client.post(
+        reverse("admin:deployments_incident_add"),
+        {"title": "queue stuck", "severity": "p2", "ci": ci.pk, "description": "", "source": "", "external_id": ""},
+    )
+    assert response.status_code == 302, response.content[:500]
+    incident = Incident.objects.get()
+    assert incident.opened_by.username == "dm"
+    changelist = reverse("admin:deployments_incident_changelist")
+    client.post(changelist, {"action": "acknowledge", "_selected_action": [incident.pk]})
+    incident.refresh_from_db()
+    assert incident.state == IncidentState.ACKNOWLEDGED
+    assert client.get(reverse("admin:deployments_incident_change", args=[incident.pk])).status_code == 200
+    actions = AuditEvent.objects.filter(object_type="deployments.incident").values_list("action", flat=True)
+    assert list(actions) == ["incident.open", "incident.acknowledge"]

@@ -9,6 +9,7 @@ from django.utils import timezone
 from deployments.choices import DeploymentState, StepState
 from deployments.models import Deployment, Step
 from deployments.services import deployment_create
+from rdm_site.representations import representation_of
 from tests.deployments.api.conftest import list_queries, session_client
 from tests.deployments.conftest import drive
 from tests.deployments.governed import Governed
@@ -277,3 +278,30 @@ def test_the_deployments_list_makes_the_same_queries_for_3_and_30_rows(landscape
     for _ in range(27):
         plan(world, manager)
     assert list_queries(dm_api, "/api/v1/deployments/", 30) == three
+
+
+def test_a_retried_request_with_its_idempotency_key_plans_one_deployment(landscape, pipeline):
+    world = landscape()
+    body = {"process": world.process.pk, "environment": world.environment.pk, "continuous": True}
+    first = pipeline.post("/api/v1/deployments/", body, format="json", HTTP_IDEMPOTENCY_KEY="build-77")
+    retry = pipeline.post("/api/v1/deployments/", body, format="json", HTTP_IDEMPOTENCY_KEY="build-77")
+    assert first.status_code == retry.status_code == 201
+    assert retry.json()["id"] == first.json()["id"]
+    assert Deployment.objects.count() == 1
+
+
+def test_webhook_payloads_show_a_deployment_as_its_detail_endpoint_does_without_actions(landscape, manager, dm_api):
+    deployment = plan(landscape(), manager)
+    shown = representation_of("deployments.deployment", str(deployment.pk))
+    detail = dm_api.get(f"/api/v1/deployments/{deployment.pk}/").json()
+    assert shown["actions"] == []
+    assert {**shown, "actions": detail["actions"]} == detail
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59-10:00", "0001-01-01T00:00:00+05:00", "2030-02-30T00:00:00Z", "", None, 12]
+)
+def test_out_of_range_times_to_schedule_are_400_never_500(landscape, manager, dm_api, when):
+    deployment = plan(landscape(), manager)
+    response = dm_api.post(f"/api/v1/deployments/{deployment.pk}/schedule/", {"scheduled_for": when}, format="json")
+    assert response.status_code in (400, 422), response.content[:300]
