@@ -2,6 +2,7 @@
 
 import django_filters
 from django.db.models import Q
+from django_filters.widgets import DateRangeWidget
 
 from cmdb.choices import CiState, CiType, Criticality, EnvironmentTier, RelationshipKind
 from cmdb.models import Baseline, ConfigurationItem, Environment, Relationship, Service
@@ -57,7 +58,9 @@ class RelationshipFilterSet(django_filters.FilterSet):
 
 
 class BaselineFilterSet(django_filters.FilterSet):
-    taken = django_filters.IsoDateTimeFromToRangeFilter(field_name="taken_at", label="Taken between")
+    taken = django_filters.DateFromToRangeFilter(
+        field_name="taken_at", label="Taken between (dates, inclusive)", widget=DateRangeWidget(attrs={"type": "date"})
+    )
     taken_by = django_filters.CharFilter(field_name="taken_by__username", label="Taken by (username)", max_length=150)
 
     class Meta:

@@ -98,18 +98,21 @@ def _read_rows(source: str, file_format: ImportFormat | str) -> tuple[list[Impor
 
 
 def _csv_records(source: str) -> tuple[list[tuple[str, dict]], list[ImportProblem]]:
-    reader = csv.DictReader(io.StringIO(source))
-    if not reader.fieldnames:
-        return [], [ImportProblem("line 1", "the file is empty; the first line must name the columns")]
-    unknown = [name for name in reader.fieldnames if name not in COLUMNS]
-    if unknown:
-        return [], [ImportProblem("line 1", f"unknown columns {unknown}; known: {list(COLUMNS)}")]
-    records, problems = [], []
-    for record in reader:
-        where = f"line {reader.line_num}"
-        if None in record:
-            problems.append(ImportProblem(where, "the row has more cells than the header has columns"))
-        records.append((where, {name: value for name, value in record.items() if name is not None}))
+    reader = csv.DictReader(io.StringIO(source, newline=""))  # the csv module reads line ends itself
+    try:
+        if not reader.fieldnames:
+            return [], [ImportProblem("line 1", "the file is empty; the first line must name the columns")]
+        unknown = [name for name in reader.fieldnames if name not in COLUMNS]
+        if unknown:
+            return [], [ImportProblem("line 1", f"unknown columns {unknown}; known: {list(COLUMNS)}")]
+        records, problems = [], []
+        for record in reader:
+            where = f"line {reader.line_num}"
+            if None in record:
+                problems.append(ImportProblem(where, "the row has more cells than the header has columns"))
+            records.append((where, {name: value for name, value in record.items() if name is not None}))
+    except csv.Error as error:  # a stray quote or carriage return, a cell past the csv module's size limit
+        return [], [ImportProblem(f"line {max(reader.line_num, 1)}", f"not valid CSV: {error}")]
     return records, problems
 
 

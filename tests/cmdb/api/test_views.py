@@ -557,3 +557,17 @@ def test_a_retried_import_with_its_idempotency_key_imports_once(signed_in, sophi
     assert retry.json() == first.json()
     assert retry["Idempotent-Replayed"] == "true"
     assert len(audited("ci.create", ConfigurationItem.objects.get(name="orders-queue"))) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "name,environment,type\norders\r-x,production,server\n",
+        'name,environment,type\n"orders,production,server\n',
+        "name,environment,type\n" + "x" * 200_000 + ",production,server\n",
+    ],
+)
+def test_a_csv_the_csv_module_cannot_read_is_a_400_naming_the_line(signed_in, sophie, production, body):
+    response = signed_in(sophie).post("/api/v1/cis/import/", body, content_type="text/csv")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["where"].startswith("line ")
