@@ -88,8 +88,10 @@ def phase_plan_problems(model: str, phase_plan: Any) -> list[str]:
         f"{key!r} is not used by a {model.replace('_', ' ')} deployment" for key in phase_plan if key not in known
     ]
     bake = phase_plan.get("bake_seconds", 0)
-    if not isinstance(bake, int) or isinstance(bake, bool) or not 0 <= bake <= MAX_BAKE_SECONDS:
-        problems.append(f"bake_seconds must be a whole number of seconds, from 0 to {MAX_BAKE_SECONDS}")
+    if not isinstance(bake, int) or isinstance(bake, bool) or bake < 0:
+        problems.append("bake_seconds must be a whole number of seconds, 0 or more")
+    elif bake > MAX_BAKE_SECONDS:
+        problems.append(f"bake_seconds is at most {MAX_BAKE_SECONDS} (a week)")
     if model != DeploymentModel.PHASED:
         return problems
     if "rings" in phase_plan and ("percentages" in phase_plan or "canary" in phase_plan):
