@@ -1,7 +1,10 @@
 """Incident services: opened against a deployment, release or CI; one live incident per alert id; every
 transition from every state allowed or refused; audited; refused to roles that do not handle incidents."""
 
+import threading
+
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from deployments import incidents
@@ -199,3 +202,31 @@ def test_the_admin_opens_and_moves_incidents_through_the_services(client, respon
     assert client.get(reverse("admin:deployments_incident_change", args=[incident.pk])).status_code == 200
     actions = AuditEvent.objects.filter(object_type="deployments.incident").values_list("action", flat=True)
     assert list(actions) == ["incident.open", "incident.acknowledge"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_alert_arriving_twice_at_once_on_two_connections_opens_one_incident():
+    actor = UserFactory(roles=[Role.SERVICE_OWNER])
+    ci = CiFactory()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def fire(title):
+        try:
+            barrier.wait(timeout=10)
+            incident, new = incidents.incident_open(
+                actor=actor, title=title, severity="p2", ci=ci, source="alertmanager", external_id="same"
+            )
+            outcomes.append((incident.pk, new))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fire, args=(f"alert {n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(outcomes) == 2
+    assert len({pk for pk, _ in outcomes}) == 1
+    assert sorted(new for _, new in outcomes) == [False, True]
+    assert Incident.objects.count() == 1
