@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from deployments.choices import DeploymentState, StepState
-from deployments.models import Deployment, Step
+from deployments.models import Deployment, Step, StepLog
 from deployments.services import deployment_create
 from rdm_site.representations import representation_of
 from tests.deployments.api.conftest import list_queries, session_client
@@ -305,3 +305,19 @@ def test_out_of_range_times_to_schedule_are_400_never_500(landscape, manager, dm
     deployment = plan(landscape(), manager)
     response = dm_api.post(f"/api/v1/deployments/{deployment.pk}/schedule/", {"scheduled_for": when}, format="json")
     assert response.status_code in (400, 422), response.content[:300]
+
+
+def test_the_steps_and_step_logs_lists_make_the_same_queries_for_3_and_30_rows(landscape, manager, dm_api):
+    intervention = {"name": "check", "executor": "manual_intervention", "parameters": {"instructions": "look"}}
+    counts = []
+    for targets in (3, 30):
+        deployment = plan(landscape(targets=targets, steps=[intervention]), manager)
+        for step in deployment.steps.all():
+            StepLog.objects.create(step=step, message="waiting")
+        counts.append(
+            (
+                list_queries(dm_api, f"/api/v1/steps/?deployment={deployment.pk}", targets),
+                list_queries(dm_api, f"/api/v1/step-logs/?deployment={deployment.pk}", targets),
+            )
+        )
+    assert counts[0] == counts[1]
