@@ -8,8 +8,7 @@ from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from cmdb.actions import ci_available_actions
-from cmdb.choices import CiTransition
+from cmdb.actions import CI_ACTIONS, ci_available_actions
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
 from rdm_site.domain import REASON_MAX_LENGTH
 from rdm_site.representations import representation_register
@@ -73,7 +72,7 @@ class ConfigurationItemSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["state", "created", "updated"]
 
-    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=["update", *CiTransition.values])))
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(CI_ACTIONS))))
     def get_actions(self, ci) -> list[str]:
         request = self.context.get("request")
         return ci_available_actions(ci, request.user) if request is not None else []

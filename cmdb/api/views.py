@@ -45,6 +45,7 @@ from cmdb.models import ConfigurationItem
 from rdm_site.api.permissions import TransitionPermission
 from rdm_site.api.viewsets import PROBLEMS, RdmViewSetMixin, transition_action
 
+LIST_PROBLEMS = {code: PROBLEMS[code] for code in (400, 401, 403, 429)}
 READ_PROBLEMS = {code: PROBLEMS[code] for code in (401, 403, 404, 429)}
 WRITE_PROBLEMS = {code: PROBLEMS[code] for code in (400, 401, 403, 404, 409, 412, 429)}
 
@@ -53,7 +54,7 @@ def _documented(noun: str, serializer, *, writes: str, examples=()) -> dict:
     """The summaries and answers of a collection's list, read, create and edit operations."""
     a = "an" if noun[0] in "aeiou" else "a"
     return {
-        "list": extend_schema(summary=f"List {noun}s."),
+        "list": extend_schema(summary=f"List {noun}s.", responses={200: serializer(many=True), **LIST_PROBLEMS}),
         "retrieve": extend_schema(summary=f"Read {a} {noun}.", responses={200: serializer, **READ_PROBLEMS}),
         "create": extend_schema(
             summary=f"Add {a} {noun} ({writes}).", responses={201: serializer, **WRITE_PROBLEMS}, examples=examples
@@ -241,7 +242,9 @@ class ConfigurationItemViewSet(ServiceBackedViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List relationships between CIs."),
+    list=extend_schema(
+        summary="List relationships between CIs.", responses={200: RelationshipSerializer(many=True), **LIST_PROBLEMS}
+    ),
     retrieve=extend_schema(summary="Read one relationship.", responses={200: RelationshipSerializer, **READ_PROBLEMS}),
     create=extend_schema(
         summary="State that a CI depends on, runs on, is part of or connects to another.",
@@ -275,7 +278,9 @@ class RelationshipViewSet(
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List baselines, latest first."),
+    list=extend_schema(
+        summary="List baselines, latest first.", responses={200: BaselineSerializer(many=True), **LIST_PROBLEMS}
+    ),
     retrieve=extend_schema(
         summary="Read one baseline with every CI as it was.", responses={200: BaselineDetailSerializer, **READ_PROBLEMS}
     ),
@@ -318,7 +323,10 @@ class BaselineViewSet(RdmViewSetMixin, mixins.RetrieveModelMixin, mixins.ListMod
 
 
 @extend_schema_view(
-    list=extend_schema(summary="What version is where: services by environments, each cell the versions there.")
+    list=extend_schema(
+        summary="What version is where: services by environments, each cell the versions there.",
+        responses={200: VersionMatrixSerializer, **{code: PROBLEMS[code] for code in (401, 403, 429)}},
+    )
 )
 class VersionMatrixViewSet(viewsets.GenericViewSet):
     """Readable by whoever may read services: the version of each service's applications in each environment."""
