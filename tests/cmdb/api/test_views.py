@@ -182,6 +182,15 @@ def test_editing_a_ci_is_audited_with_what_changed_and_refused_when_stale(signed
     assert orders_api.version == "2.4.0"
 
 
+def test_a_ci_is_replaced_whole_with_put(signed_in, deployment_manager, orders_api):
+    staging = EnvironmentFactory(name="staging")
+    body = {"name": "orders-api-v2", "ci_type": "application", "environment": staging.pk, "service": None}
+    response = signed_in(deployment_manager).put(f"/api/v1/cis/{orders_api.pk}/", body, format="json")
+    assert response.status_code == 200, response.content
+    orders_api.refresh_from_db()
+    assert (orders_api.name, orders_api.environment, orders_api.service) == ("orders-api-v2", staging, None)
+
+
 def test_a_service_owner_may_not_edit_a_ci_of_someone_elses_service_and_is_told_why(signed_in, oscar, orders_api):
     response = signed_in(oscar).patch(f"/api/v1/cis/{orders_api.pk}/", {"version": "9"}, format="json")
     assert response.status_code == 403
