@@ -16,8 +16,25 @@ def problems(*codes: int) -> dict:
     return {code: PROBLEMS[code] for code in codes}
 
 
+SUMMARIES = {
+    "list": "List {plural}.",
+    "retrieve": "Read one {name}.",
+    "create": "Create a {name} (through its service, audited).",
+    "update": "Replace the editable fields of a {name} (what it repeats unchanged is ignored).",
+    "partial_update": "Edit some fields of a {name} (through its service, audited).",
+}
+
+
 class DocumentedSchema(AutoSchema):
-    """Every operation lists the problem details it may answer beside its own answer."""
+    """Every operation has a summary and lists the problem details it may answer beside its own answer."""
+
+    def get_summary(self):
+        declared = super().get_summary()
+        template = SUMMARIES.get(getattr(self.view, "action", None))
+        if declared or template is None:
+            return declared
+        meta = self.view.get_queryset().model._meta
+        return template.format(name=meta.verbose_name, plural=meta.verbose_name_plural)
 
     def get_response_serializers(self):
         declared = super().get_response_serializers()

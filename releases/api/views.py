@@ -40,7 +40,6 @@ from releases.filtersets import (
     TestRunFilterSet,
 )
 from releases.junit import MAX_BYTES, json_results_parse, junit_parse
-from releases.services.pipeline import package_register_with_units, package_test_results_record
 
 # --- policies, windows, freezes -------------------------------------------------------------------
 
@@ -287,7 +286,7 @@ class ReleasePackageViewSet(EditableViewSet):
     search_fields = ["version", "notes"]
 
     def create_record(self, data):
-        return package_register_with_units(actor=self.request.user, **data)
+        return services.package_register_with_units(actor=self.request.user, **data)
 
     def update_record(self, package, data):
         return services.package_update(package=package, actor=self.request.user, data=data)
@@ -333,7 +332,7 @@ class ReleasePackageViewSet(EditableViewSet):
         package = self.get_object()
         self.check_if_match(package)
         results, link = self._results(request)
-        runs = package_test_results_record(package=package, actor=request.user, results=results, link=link)
+        runs = services.package_test_results_record(package=package, actor=request.user, results=results, link=link)
         return Response(s.TestRunSerializer(runs, many=True).data, status=status.HTTP_201_CREATED)
 
     def _results(self, request):

@@ -44,6 +44,7 @@ from releases.services.package import (
     release_unit_update,
     test_run_record,
 )
+from releases.services.pipeline import package_register_with_units, package_test_results_record
 from releases.services.policy import (
     freeze_create,
     freeze_update,
@@ -93,7 +94,9 @@ __all__ = [
     "package_artifact_add",
     "package_mark_built",
     "package_register",
+    "package_register_with_units",
     "package_reject",
+    "package_test_results_record",
     "package_update",
     "package_validate",
     "policy_create",

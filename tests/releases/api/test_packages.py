@@ -238,3 +238,15 @@ def test_test_runs_are_recorded_and_listed(world, package, pipeline):
     assert pipeline.patch(f"/api/v1/test-runs/{made.json()['id']}/", {"passed": 9}).status_code == 405
     refused = session(world.people.dm).post("/api/v1/test-runs/", {"package": package.pk, "suite": "x"})
     assert refused.status_code == 403
+
+
+def test_a_retried_registration_with_its_idempotency_key_registers_once(world, pipeline):
+    first = pipeline.post("/api/v1/packages/", registration(world), format="json", HTTP_IDEMPOTENCY_KEY="build-118")
+    again = pipeline.post("/api/v1/packages/", registration(world), format="json", HTTP_IDEMPOTENCY_KEY="build-118")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert ReleasePackage.objects.count() == 1
+    other = pipeline.post(
+        "/api/v1/packages/", registration(world, version="b9"), format="json", HTTP_IDEMPOTENCY_KEY="build-118"
+    )
+    assert other.status_code == 422

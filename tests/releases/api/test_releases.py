@@ -319,3 +319,13 @@ def test_add_unit_helper_and_detail_with_units(world):
     add_unit(world)
     body = session(world.people.viewer).get(f"/api/v1/releases/{world.release.pk}/").json()
     assert [unit["name"] for unit in body["units"]] == ["shop-app"]
+
+
+def test_webhooks_show_a_release_as_its_detail_endpoint_does_without_the_callers_actions(world):
+    from rdm_site.representations import representation_of
+
+    approve_plan(world)
+    validated_package(world)
+    shown = representation_of("releases.release", str(world.release.pk))
+    detail = session(world.people.rm).get(f"/api/v1/releases/{world.release.pk}/").json()
+    assert shown == {**detail, "actions": []}
