@@ -484,7 +484,13 @@ class PackageRegisterSerializer(PackageUpdateSerializer):
         ]
 
 
-class TestResultsInput(serializers.Serializer):
+class ResultsLinkInput(serializers.Serializer):
+    """Where the results can be read (the CI job); with an XML body, given as the ``link`` query parameter."""
+
+    link = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class TestResultsInput(ResultsLinkInput):
     """JSON results; JUnit XML is posted as the body (``application/xml``) or a multipart ``file``."""
 
     __test__ = False
@@ -492,7 +498,6 @@ class TestResultsInput(serializers.Serializer):
     suites = serializers.ListField(
         child=serializers.DictField(), help_text='[{"name": "regression", "passed": 120, "failed": {"major": 1}}]'
     )
-    link = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
 
     def validate_suites(self, suites):
         if not _nul_free(suites):
@@ -500,13 +505,12 @@ class TestResultsInput(serializers.Serializer):
         return suites
 
 
-class TestResultsUploadInput(serializers.Serializer):
+class TestResultsUploadInput(ResultsLinkInput):
     """A JUnit XML report as a multipart file (at most 10 MB)."""
 
     __test__ = False
 
     file = serializers.FileField()
-    link = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
 
 
 # --- changes ----------------------------------------------------------------------------------------

@@ -337,9 +337,9 @@ class ReleasePackageViewSet(EditableViewSet):
 
     def _results(self, request):
         if isinstance(request.data, bytes):
-            link = s.TestResultsInput(data={"suites": [{}], "link": request.query_params.get("link", "")})
-            link.is_valid(raise_exception=True)
-            return junit_parse(request.data), link.validated_data["link"]
+            given = s.ResultsLinkInput(data=request.query_params)
+            given.is_valid(raise_exception=True)
+            return junit_parse(request.data), given.validated_data["link"]
         if "file" in request.data or "file" in request.FILES:
             given = s.TestResultsUploadInput(data=request.data)
             given.is_valid(raise_exception=True)

@@ -250,3 +250,15 @@ def test_a_retried_registration_with_its_idempotency_key_registers_once(world, p
         "/api/v1/packages/", registration(world, version="b9"), format="json", HTTP_IDEMPOTENCY_KEY="build-118"
     )
     assert other.status_code == 422
+
+
+def test_a_results_link_that_is_no_url_is_refused(world, package, pipeline):
+    url = f"/api/v1/packages/{package.pk}/test-results/?link=javascript:alert(1)"
+    assert pipeline.post(url, JUNIT, content_type="application/xml").status_code == 400
+    assert not TestRun.objects.exists()
+
+
+def test_two_units_of_one_name_in_one_registration_register_nothing(world, pipeline):
+    twice = [{"name": "shop-app", "kind": "application_artifact"}] * 2
+    assert pipeline.post("/api/v1/packages/", registration(world, units=twice), format="json").status_code == 400
+    assert not ReleasePackage.objects.exists()
