@@ -329,3 +329,20 @@ def test_webhooks_show_a_release_as_its_detail_endpoint_does_without_the_callers
     shown = representation_of("releases.release", str(world.release.pk))
     detail = session(world.people.rm).get(f"/api/v1/releases/{world.release.pk}/").json()
     assert shown == {**detail, "actions": []}
+
+
+@pytest.mark.parametrize(
+    ("collection", "rules"),
+    [("releases", "RELEASE_ACTIONS"), ("packages", "PACKAGE_ACTIONS"), ("changes", "CHANGE_ACTIONS")],
+)
+def test_every_action_the_rule_tables_offer_has_its_endpoint(collection, rules):
+    from django.urls import resolve
+
+    from releases import actions
+
+    # An edit is PATCH on the record; recording a test run is the test-results upload (or POST /test-runs/).
+    elsewhere = {"update": "", "record_test_run": "test-results/"}
+    for name in getattr(actions, rules):
+        path = elsewhere.get(name, name.replace("_", "-") + "/")
+        match = resolve(f"/api/v1/{collection}/1/{path}")
+        assert "post" in match.func.actions or "patch" in match.func.actions, name
