@@ -196,6 +196,11 @@ REST_FRAMEWORK = {
         "rdm_site.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rdm_site.api.parsers.RdmJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["rdm_site.api.throttling.ActorRateThrottle"],
     # Requests per API token and per signed-in user (429 with Retry-After beyond).
     "DEFAULT_THROTTLE_RATES": {

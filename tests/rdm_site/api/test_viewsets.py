@@ -60,7 +60,14 @@ def test_a_token_over_its_rate_is_throttled_with_retry_after(client, demo_users,
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "body",
-    ["{not json", '{"name": "\\u0000"}', '["a list"]', '{"name": 5, "url": [], "event_types": "x"}', '{"x": 1e999}'],
+    [
+        "{not json",
+        "[" * 100_000 + "]" * 100_000,
+        '{"name": "\\u0000"}',
+        '["a list"]',
+        '{"name": 5, "url": [], "event_types": "x"}',
+        '{"x": 1e999}',
+    ],
 )
 def test_malformed_input_is_answered_400_never_500(client, demo_users, body):
     client.force_login(demo_users["dan.deploy"])
