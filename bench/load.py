@@ -26,13 +26,21 @@ class LoadResult:
 
 
 def run_load(
-    host: str, port: int, path: str, *, cookie: str = "", connections: int = 8, seconds: float = 8.0
+    host: str,
+    port: int,
+    path: str,
+    *,
+    cookie: str = "",
+    connections: int = 8,
+    seconds: float = 8.0,
+    extra_headers: dict[str, str] | None = None,
 ) -> LoadResult:
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
     totals = {"requests": 0, "errors": 0}
     latencies: list[float] = []
     headers = {"Cookie": cookie, "Accept": "application/json, text/html"} if cookie else {}
+    headers.update(extra_headers or {})
 
     def client() -> None:
         connection = http.client.HTTPConnection(host, port, timeout=30)

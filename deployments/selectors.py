@@ -139,6 +139,11 @@ def target_list() -> QuerySet[Target]:
     return Target.objects.select_related("ci__environment", "ci__service")
 
 
+def deployment_rows() -> QuerySet[Deployment]:
+    """A list's rows: the deployment's own columns and who asked for it (related records are shown by id)."""
+    return Deployment.objects.select_related("requested_by")
+
+
 def deployment_list() -> QuerySet[Deployment]:
     """With what the rule table asks of each row (its environment's tier, its change's type)."""
     return Deployment.objects.select_related("service", "environment", "process", "package", "change", "requested_by")

@@ -47,6 +47,7 @@ from deployments.selectors import (
     deployment_events_since,
     deployment_list,
     deployment_plan,
+    deployment_rows,
     incident_list,
     process_list,
     step_list,
@@ -282,6 +283,10 @@ class DeploymentViewSet(
 
     def get_serializer_class(self):
         return DeploymentSerializer if self.action == "list" else DeploymentDetailSerializer
+
+    def get_queryset(self):
+        # A page of rows needs none of the related records the detail's available actions read.
+        return deployment_rows() if self.action == "list" else super().get_queryset()
 
     def create(self, request, *args, **kwargs):
         given = DeploymentCreateSerializer(data=request.data)
