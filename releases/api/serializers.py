@@ -214,40 +214,89 @@ class GateEvidenceSerializer(RecordSerializer):
         read_only_fields = fields
 
 
+RELEASE_SUMMARY_FIELDS = [
+    "id",
+    "name",
+    "version",
+    "release_type",
+    "policy",
+    "services",
+    "planned_start",
+    "planned_end",
+    "release_manager",
+    "requested_by",
+    "state",
+    "current_package",
+    "packages_count",
+    "changes_count",
+    "approvals_count",
+    "created",
+    "updated",
+]
+
+
 class ReleaseSerializer(RecordSerializer):
-    """A release as lists show it: its services, current package, and how many packages, changes and
-    approvals it has.
+    """A release as lists show it, from the rows of ``releases_list``: its services, current package, and how
+    many packages, changes and approvals it has.
     """
+
+    policy = serializers.IntegerField()
+    services = serializers.ListField(child=serializers.IntegerField(), source="service_ids")
+    release_manager = serializers.CharField(source="release_manager_username")
+    requested_by = serializers.CharField(source="requested_by_username", allow_null=True)
+    current_package = serializers.IntegerField(source="current_package_id", allow_null=True)
+    packages_count = serializers.IntegerField()
+    changes_count = serializers.IntegerField()
+    approvals_count = serializers.IntegerField(help_text="Approvals of the plan that still count.")
+
+    class Meta:
+        model = Release
+        fields = RELEASE_SUMMARY_FIELDS
+        read_only_fields = fields
+
+
+class ReleaseDetailSerializer(RecordSerializer):
+    """One release: the plan, its units, rollback plan, gate evidence, ELS plan, and the caller's actions."""
 
     current_package = serializers.SerializerMethodField(help_text="The package that was not superseded.")
     packages_count = serializers.SerializerMethodField()
     changes_count = serializers.SerializerMethodField()
     approvals_count = serializers.SerializerMethodField(help_text="Approvals of the plan that still count.")
+    units = ReleaseUnitSerializer(many=True, read_only=True)
+    rollback_plan = serializers.SerializerMethodField()
+    evidence = GateEvidenceSerializer(source="gate_evidence", many=True, read_only=True)
+    actions = AvailableActionsField(release_available_actions)
 
     class Meta:
         model = Release
         fields = [
-            "id",
-            "name",
-            "version",
-            "release_type",
-            "policy",
-            "services",
-            "planned_start",
-            "planned_end",
-            "release_manager",
+            *RELEASE_SUMMARY_FIELDS,
+            "description",
+            "release_notes",
+            "els_staff",
+            "els_exit_criteria",
+            "els_min_duration_days",
+            "submitted_at",
+            "approved_at",
+            "ready_at",
+            "units",
+            "rollback_plan",
+            "evidence",
+            "actions",
+        ]
+        read_only_fields = [
             "requested_by",
             "state",
-            "current_package",
-            "packages_count",
-            "changes_count",
-            "approvals_count",
             "created",
             "updated",
+            "release_notes",
+            "submitted_at",
+            "approved_at",
+            "ready_at",
         ]
-        read_only_fields = ["requested_by", "state", "created", "updated"]
+        extra_kwargs = {"release_type": {"required": False}, "release_manager": {"required": False}}
 
-    # Lists annotate these (``releases_list``); a release read on its own, e.g. for a webhook, counts them.
+    # ``release_details`` annotates these; a release read on its own, e.g. for a webhook, counts them.
     def get_current_package(self, release) -> int | None:
         if hasattr(release, "current_package_id"):
             return release.current_package_id
@@ -264,40 +313,6 @@ class ReleaseSerializer(RecordSerializer):
         if hasattr(release, "approvals_count"):
             return release.approvals_count
         return release_active_approvals(release).count()
-
-
-class ReleaseDetailSerializer(ReleaseSerializer):
-    """One release: the plan, its units, rollback plan, gate evidence, ELS plan, and the caller's actions."""
-
-    units = ReleaseUnitSerializer(many=True, read_only=True)
-    rollback_plan = serializers.SerializerMethodField()
-    evidence = GateEvidenceSerializer(source="gate_evidence", many=True, read_only=True)
-    actions = AvailableActionsField(release_available_actions)
-
-    class Meta(ReleaseSerializer.Meta):
-        fields = [
-            *ReleaseSerializer.Meta.fields,
-            "description",
-            "release_notes",
-            "els_staff",
-            "els_exit_criteria",
-            "els_min_duration_days",
-            "submitted_at",
-            "approved_at",
-            "ready_at",
-            "units",
-            "rollback_plan",
-            "evidence",
-            "actions",
-        ]
-        read_only_fields = [
-            *ReleaseSerializer.Meta.read_only_fields,
-            "release_notes",
-            "submitted_at",
-            "approved_at",
-            "ready_at",
-        ]
-        extra_kwargs = {"release_type": {"required": False}, "release_manager": {"required": False}}
 
     @extend_schema_field(RollbackPlanSerializer(allow_null=True))
     def get_rollback_plan(self, release):
