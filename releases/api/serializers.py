@@ -59,6 +59,15 @@ class StoredJSONField(serializers.JSONField):
         return value
 
 
+class LinkField(serializers.URLField):
+    """A URL, or empty: a link shown read-only may be empty too, and the schema says so."""
+
+    def __init__(self, **kwargs):
+        if kwargs.get("read_only"):
+            kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+
 @extend_schema_field(serializers.ListField(child=serializers.CharField()))
 class AvailableActionsField(serializers.Field):
     """What the caller may do with the record now (empty without a caller, e.g. in a webhook's payload)."""
@@ -80,6 +89,7 @@ class RecordSerializer(serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.JSONField: StoredJSONField,
+        models.URLField: LinkField,
     }
 
     def build_relational_field(self, field_name, relation_info):
@@ -356,14 +366,14 @@ class RollbackPlanInput(serializers.Serializer):
 
 class RehearsalInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=REASON_MAX_LENGTH)
-    link = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    link = LinkField(required=False, allow_blank=True, default="", max_length=500)
     rehearsed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 class GateEvidenceInput(serializers.Serializer):
     gate = serializers.ChoiceField(choices=GateCode.choices, default=GateCode.BACKUPS_VERIFIED)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=REASON_MAX_LENGTH)
-    link = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    link = LinkField(required=False, allow_blank=True, default="", max_length=500)
     tool = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=100, help_text="The tool posting, e.g. backup-bot."
     )
@@ -502,7 +512,7 @@ class PackageRegisterSerializer(PackageUpdateSerializer):
 class ResultsLinkInput(serializers.Serializer):
     """Where the results can be read (the CI job); with an XML body, given as the ``link`` query parameter."""
 
-    link = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    link = LinkField(required=False, allow_blank=True, default="", max_length=500)
 
 
 class TestResultsInput(ResultsLinkInput):
@@ -642,7 +652,7 @@ class FreezeOverrideInput(serializers.Serializer):
 
 
 class ApprovalSerializer(RecordSerializer):
-    change = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    change = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
 
     class Meta:
         model = Approval
