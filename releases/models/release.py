@@ -87,6 +87,8 @@ class Release(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        # the lists' default order: the newest page is read from the index, not sorted from every row
+        indexes = [models.Index(fields=["-created", "-id"], name="releases_release_newest")]
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="releases_release_unique_name_version"),
             models.CheckConstraint(

@@ -3,6 +3,7 @@ worker and beat: token -> package -> JUnit results -> evidence -> standard chang
 followed to success -> CI versions updated -> an incident opened."""
 
 import re
+import shutil
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,14 @@ def journey_script() -> str:
     blocks = re.findall(r"```sh\n(.*?)```", journey, flags=re.S)
     assert len(blocks) >= 6, "the journey lost its steps"
     return "set -euo pipefail\n" + "\n".join(blocks)
+
+
+def a_checkout_to_run_in(directory: Path) -> Path:
+    """A directory that looks like the project's root to the commands (``.venv/bin/python manage.py``), so that
+    the files the journey writes (junit.xml) land there and not in the project."""
+    (directory / ".venv").symlink_to(Path(settings.BASE_DIR) / ".venv")
+    shutil.copy(Path(settings.BASE_DIR) / "manage.py", directory / "manage.py")
+    return directory
 
 
 def people_as_in_the_doc():
@@ -90,8 +99,8 @@ def test_the_documented_pipeline_journey_runs_as_written(web_server, celery_work
         # when the pipeline runs the documented commands against the live server
         done = subprocess.run(
             ["bash", "-c", journey_script()],
-            cwd=settings.BASE_DIR,
-            env={**subprocess_env(), "RDM": web_server, "HOME": str(tmp_path)},
+            cwd=a_checkout_to_run_in(tmp_path),
+            env={**subprocess_env(), "RDM": web_server, "HOME": str(tmp_path), "PYTHONPATH": str(settings.BASE_DIR)},
             capture_output=True,
             text=True,
             timeout=240,
