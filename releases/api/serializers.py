@@ -33,6 +33,7 @@ from releases.models import (
     TestRun,
 )
 from releases.selectors import latest_test_runs, release_active_approvals, release_current_package
+from releases.services.policy import FREEZE_FIELDS, POLICY_FIELDS, WINDOW_FIELDS
 
 MAX_ITEMS = 1000  # commits, work items, artifacts or units in one request
 
@@ -114,22 +115,7 @@ class RecordSerializer(serializers.ModelSerializer):
 class ReleasePolicySerializer(RecordSerializer):
     class Meta:
         model = ReleasePolicy
-        fields = [
-            "id",
-            "name",
-            "release_type",
-            "description",
-            "approvals_required",
-            "approver_roles",
-            "gates_required",
-            "lead_time_days",
-            "required_test_suites",
-            "els_duration_days",
-            "els_min_duration_days",
-            "els_exit_criteria",
-            "hotfix_window_days",
-            "active",
-        ]
+        fields = ["id", *POLICY_FIELDS]
         validators = []  # the service names a duplicate with the rest of the problems
 
 
@@ -140,16 +126,7 @@ class ReleaseWindowSerializer(RecordSerializer):
         model = ReleaseWindow
         fields = [
             "id",
-            "name",
-            "description",
-            "first_date",
-            "start_time",
-            "rrule",
-            "duration",
-            "time_zone",
-            "services",
-            "environments",
-            "active",
+            *WINDOW_FIELDS,
             "next_opens_at",
         ]
         validators = []
@@ -165,7 +142,7 @@ class ReleaseWindowSerializer(RecordSerializer):
 class FreezePeriodSerializer(RecordSerializer):
     class Meta:
         model = FreezePeriod
-        fields = ["id", "name", "start", "end", "reason", "services", "environments", "created_by"]
+        fields = ["id", *FREEZE_FIELDS, "created_by"]
         read_only_fields = ["created_by"]
 
 
