@@ -5,8 +5,11 @@ import os
 import schemathesis
 from django.core.wsgi import get_wsgi_application
 from drf_spectacular.generators import SchemaGenerator
+from schemathesis.config import SchemathesisConfig
 
-# Examples per operation: a few in the suite, many more for ``make fuzz``.
+# Examples per operation: a few generated ones in the suite; ``make fuzz`` asks for many more and adds the coverage
+# phase (every boundary and invalid value schemathesis derives from the schema), thousands of requests in all.
+LONG_RUN = "RDM_API_FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("RDM_API_FUZZ_EXAMPLES", "4"))
 REQUESTS = {"sent": 0, "server_errors": 0, "operations": set()}
 
@@ -14,7 +17,8 @@ REQUESTS = {"sent": 0, "server_errors": 0, "operations": set()}
 def published_schema() -> schemathesis.BaseSchema:
     """The schema exactly as ``/api/schema/`` serves it, bound to the WSGI application."""
     document = SchemaGenerator().get_schema(request=None, public=True)
-    schema = schemathesis.openapi.from_dict(_plain(document))
+    config = SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": LONG_RUN}}})
+    schema = schemathesis.openapi.from_dict(_plain(document), config=config)
     schema.app = get_wsgi_application()
     return schema
 
