@@ -30,7 +30,7 @@ from deployments.models import (
     Wave,
 )
 from deployments.selectors import variable_display
-from rdm_site.admin_support import ServiceBackedAdmin, service_action
+from rdm_site.admin_support import ReadOnlyInline, ServiceBackedAdmin, service_action
 from rdm_site.exceptions import InvalidInput
 
 
@@ -52,17 +52,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
         return False
 
 

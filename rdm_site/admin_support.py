@@ -172,6 +172,19 @@ class ServiceBackedAdmin(admin.ModelAdmin):
         return RefusedForm
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on their parent's page and written elsewhere (by their own services or by RDM itself)."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 def _adopt(obj: models.Model, saved: models.Model) -> None:
     """Make the admin's ``obj`` stand for the row a service saved, so inlines and the redirect use it."""
     obj.pk = saved.pk

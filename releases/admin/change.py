@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from rdm_site.admin_support import ServiceBackedAdmin, service_action
+from rdm_site.admin_support import ReadOnlyInline, ServiceBackedAdmin, service_action
 from releases import permissions as perms
 from releases import services
 from releases.admin.base import RecordedElsewhereAdmin
@@ -46,15 +46,9 @@ class ChangeTemplateAdmin(ServiceBackedAdmin):
         return template
 
 
-class OverrideInline(admin.TabularInline):
+class OverrideInline(ReadOnlyInline):
     model = FreezeOverride
-    extra = 0
     fields = ["freeze", "reason", "granted_by", "granted_at", "valid_from", "valid_until"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 def _with_text(service, keyword="reason"):

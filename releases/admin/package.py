@@ -5,7 +5,7 @@ asks the service's own question (``releases.register_package``), so whoever may 
 from django import forms
 from django.contrib import admin
 
-from rdm_site.admin_support import ServiceBackedAdmin, service_action
+from rdm_site.admin_support import ReadOnlyInline, ServiceBackedAdmin, service_action
 from releases import permissions as perms
 from releases import services
 from releases.models import PackageArtifact, ReleasePackage, TestRun
@@ -44,15 +44,9 @@ class ArtifactInline(admin.TabularInline):
         return False
 
 
-class TestRunInline(admin.TabularInline):
+class TestRunInline(ReadOnlyInline):
     model = TestRun
-    extra = 0
     fields = ["suite", "failed_critical", "failed_major", "failed_minor", "passed", "link", "run_at", "recorded_by"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 def _artifact_add(package: ReleasePackage, actor, data: dict) -> PackageArtifact:

@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from cmdb.choices import EnvironmentTier
-from rdm_site.admin_support import ServiceBackedAdmin, service_action
+from rdm_site.admin_support import ReadOnlyInline, ServiceBackedAdmin, service_action
 from releases import permissions as perms
 from releases import services
 from releases.checklist import checklist_evaluate
@@ -11,55 +11,29 @@ from releases.choices import BaselineKind
 from releases.models import Approval, GateEvidence, Release, ReleasePackage, ReleaseUnit
 
 
-class ReleaseUnitInline(admin.TabularInline):
+class ReleaseUnitInline(ReadOnlyInline):
+    """Units are added on the unit admin (release_unit_add), which withdraws approvals."""
+
     model = ReleaseUnit
-    extra = 0
     fields = ["name", "kind", "version", "reversible", "configuration_items"]
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
-        return False  # units are added through the unit admin (release_unit_add), which withdraws approvals
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ApprovalInline(admin.TabularInline):
+class ApprovalInline(ReadOnlyInline):
     model = Approval
-    extra = 0
     fields = ["approver", "decision", "role", "reason", "decided_at", "withdrawn_at", "withdrawn_reason"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class PackageInline(admin.TabularInline):
+class PackageInline(ReadOnlyInline):
     model = ReleasePackage
     fk_name = "release"
-    extra = 0
     fields = ["version", "state", "built_by", "registered_at", "validated_by"]
-    readonly_fields = fields
     show_change_link = True
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class GateEvidenceInline(admin.TabularInline):
+class GateEvidenceInline(ReadOnlyInline):
     model = GateEvidence
-    extra = 0
     fields = ["gate", "note", "link", "recorded_by", "recorded_by_tool", "recorded_at", "verified_by", "verified_at"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 def _with_reason(service):
