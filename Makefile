@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api install services-start services-stop clean
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api install services-start services-stop clean assets
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ services-start: $(STAMP)
 
 services-stop: $(STAMP)
 	$(BIN)/python -m rdm_site.embedded stop
+
+# Refresh the vendored front-end (static/vendor/, tests/browser/vendor/) from the pinned npm packages;
+# needs Node 20 and npm. The copied files are committed, so nothing else needs Node.
+assets:
+	npm ci
+	node scripts/vendor-assets.mjs
 
 clean: services-stop
 	rm -rf $(VENV) .data
