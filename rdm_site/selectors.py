@@ -1,9 +1,11 @@
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+from django.apps import apps
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from rdm_site.models import AuditEvent, Notification
+from rdm_site.models import ApiToken, AuditEvent, Notification
 
 
 def audit_events_for(target: models.Model) -> QuerySet[AuditEvent]:
@@ -40,3 +42,36 @@ def notifications_about(target: models.Model, *, kind: str) -> QuerySet[Notifica
     """What was sent about a record, of one kind (e.g. the stakeholder notices of a release)."""
     object_type, object_id = AuditEvent.reference_to(target)
     return Notification.objects.filter(object_type=object_type, object_id=object_id, kind=kind)
+
+
+@dataclass(frozen=True)
+class SearchGroup:
+    label: str
+    records: list
+
+
+# (label, model label, view permission, fields searched); numbers and names match by substring.
+_SEARCHED = (
+    ("Releases", "releases.Release", "releases.view_release", ("name", "version")),
+    ("Changes", "releases.ChangeRecord", "releases.view_changerecord", ("number", "title")),
+    ("Services", "cmdb.Service", "cmdb.view_service", ("name", "slug")),
+    ("Configuration items", "cmdb.ConfigurationItem", "cmdb.view_configurationitem", ("name",)),
+)
+
+
+def search(user, query: str, *, limit: int = 20) -> list[SearchGroup]:
+    """Records of each kind ``user`` may view whose name or number contains ``query``."""
+    groups = []
+    for label, model_label, permission, fields in _SEARCHED:
+        if not user.has_perm(permission):
+            continue
+        matches = Q()
+        for field in fields:
+            matches |= Q(**{f"{field}__icontains": query})
+        records = list(apps.get_model(model_label).objects.filter(matches).order_by("-pk")[:limit])
+        groups.append(SearchGroup(label, records))
+    return groups
+
+
+def tokens_of(user) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(owner=user).order_by("revoked_at", "-created_at")

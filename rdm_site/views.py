@@ -2,7 +2,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import Group, User
 from django.db.models import Prefetch
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
@@ -20,16 +20,8 @@ from rdm_site.health import DatabaseCollector, readiness
 from rdm_site.models import AuditEvent
 from rdm_site.notifications import notifications_mark_read
 from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_of
-from rdm_site.selectors import audit_events_in_id_order, notifications_for
-
-
-class RdmPermissionRequiredMixin(LoginRequiredMixin, PermissionRequiredMixin):
-    """Anonymous visitors go to the sign-in page; signed-in users without the permission get 403."""
-
-    def handle_no_permission(self):
-        if self.request.user.is_authenticated:
-            self.raise_exception = True
-        return super().handle_no_permission()
+from rdm_site.selectors import audit_events_in_id_order, notifications_for, search, tokens_of
+from rdm_site.web import RdmPermissionRequiredMixin
 
 
 class HomeView(RdmPermissionRequiredMixin, TemplateView):
@@ -130,3 +122,25 @@ class NotificationListView(LoginRequiredMixin, ListView):
         marked = notifications_mark_read(user=request.user, ids=[int(raw_id)] if raw_id else None)
         messages.success(request, f"{marked} notification(s) marked read.")
         return redirect("notifications")
+
+
+class SearchView(LoginRequiredMixin, TemplateView):
+    """Releases, changes, services and CIs by name or number, each kind only for those who may view it."""
+
+    template_name = "rdm_site/search.html"
+
+    def get_context_data(self, **kwargs):
+        query = self.request.GET.get("q", "").strip()[:200]
+        return super().get_context_data(
+            query=query, results=search(self.request.user, query) if query else [], **kwargs
+        )
+
+
+class TokenListView(LoginRequiredMixin, ListView):
+    """A user's own API tokens (anyone signed in may hold tokens, scoped to what their roles allow)."""
+
+    template_name = "rdm_site/token_list.html"
+    context_object_name = "tokens"
+
+    def get_queryset(self):
+        return tokens_of(self.request.user)

@@ -4,6 +4,8 @@ and transitions as ``POST …/{id}/<transition>/`` calling the one service, answ
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -121,6 +123,25 @@ class NoInput(serializers.Serializer):
     """This transition takes no input."""
 
 
+@dataclass(frozen=True)
+class Transition:
+    """What a transition action calls: ``service(<record>=obj, actor=user, **input)``, the input validated by
+    ``input_serializer``. The browser's transition views read it from the viewset, so both take the same input.
+    """
+
+    service: Callable
+    record: str
+    input_serializer: type[serializers.Serializer]
+
+    def takes(self, field: str) -> bool:
+        return field in self.input_serializer().fields
+
+
+def viewset_transition(viewset, name: str) -> Transition | None:
+    """The transition ``name`` of an API viewset, if it has one by that name."""
+    return getattr(getattr(viewset, name, None), "transition", None)
+
+
 def transition_action(name: str, service, *, record: str, output, input_serializer=ReasonInput, summary: str = ""):
     """A ``POST …/{id}/<name>/`` action: validate the small input, call ``service(<record>=obj, actor=user,
     **input)``, answer the fresh object as ``output`` (the detail serializer) shows it, with its ETag. The
@@ -138,6 +159,7 @@ def transition_action(name: str, service, *, record: str, output, input_serializ
         return Response(data, headers={"ETag": etag_of(data)})
 
     run.__name__ = name
+    run.transition = Transition(service, record, input_serializer)
     run.__doc__ = summary or (service.__doc__ or "").strip().split("\n")[0]
     acting = action(
         detail=True, methods=["post"], permission_classes=[TransitionPermission], url_path=name.replace("_", "-")

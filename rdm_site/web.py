@@ -1,0 +1,194 @@
+"""What every browser page shares: the permission check, lists from the API's FilterSets, detail pages whose
+buttons come from the record's action rule table, and transitions that take the API's input and call the
+API's service, so the browser, the API and the admin cannot disagree.
+
+Refusals are mapped once: ``NotAllowed`` answers 403 with its reason (a forged POST changes nothing), every
+other domain error becomes a message on the record's page that lists each unmet condition.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.generic import DetailView, View
+from django_filters.views import FilterView
+from django_tables2 import SingleTableMixin
+
+from rdm_site.actions import ActionRule
+from rdm_site.api.viewsets import viewset_transition
+from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed, UnmetConditions
+from rdm_site.selectors import audit_events_for
+
+# Actions that undo or stop something: drawn as red buttons.
+DESTRUCTIVE_ACTIONS = frozenset(
+    {"reject", "cancel", "mark_failed", "mark_rolled_back", "retire", "abort", "roll_back", "revoke", "withdraw"}
+)
+
+
+class RdmPermissionRequiredMixin(LoginRequiredMixin, PermissionRequiredMixin):
+    """Anonymous visitors go to the sign-in page; signed-in users without the permission get 403."""
+
+    def handle_no_permission(self):
+        if self.request.user.is_authenticated:
+            self.raise_exception = True
+        return super().handle_no_permission()
+
+
+def view_permission(model) -> str:
+    return f"{model._meta.app_label}.view_{model._meta.model_name}"
+
+
+def refusal_message(request, error: DomainError) -> None:
+    """A domain refusal as an error message: the reason, then each unmet condition or input problem."""
+    if isinstance(error, UnmetConditions):
+        summary, details = str(error).split(": ", 1)[0], error.conditions
+    elif isinstance(error, InvalidInput) and len(error.errors) > 1:
+        summary, details = "The input was refused", error.errors
+    else:
+        summary, details = str(error), []
+    messages.error(request, summary, extra_tags="refusal")
+    for detail in details:
+        messages.error(request, detail, extra_tags="condition")
+
+
+def safe_next(request, fallback: str) -> str:
+    """The page to go back to: ``next`` when it is on this site, else ``fallback``."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@dataclass(frozen=True)
+class OfferedAction:
+    """A button: the action, how it reads, where it posts, and whether it asks for a reason."""
+
+    name: str
+    label: str
+    url: str
+    asks_reason: bool
+    destructive: bool
+
+
+@dataclass(frozen=True)
+class WithheldAction:
+    """An action the state allows but this user may not take, with every reason why."""
+
+    label: str
+    reasons: list[str]
+
+
+def action_label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def record_actions(rules: dict[str, ActionRule], viewset, record, user, url: str) -> dict:
+    """The transitions of ``viewset`` that the record's state allows, split into those ``user`` may take
+    (buttons) and those withheld from them (a note with the reasons). ``url`` has ``{action}`` to fill in.
+    """
+    offered, withheld = [], []
+    for name, rule in rules.items():
+        transition = viewset_transition(viewset, str(name))
+        if transition is None or not rule.legal(record):
+            continue
+        problems = rule.who_problems(record, user)
+        if problems:
+            withheld.append(WithheldAction(action_label(name), problems))
+        else:
+            offered.append(
+                OfferedAction(
+                    name=str(name),
+                    label=action_label(name),
+                    url=url.format(action=name),
+                    asks_reason=transition.takes("reason"),
+                    destructive=name in DESTRUCTIVE_ACTIONS,
+                )
+            )
+    return {"offered": offered, "withheld": withheld}
+
+
+class ObjectListView(RdmPermissionRequiredMixin, SingleTableMixin, FilterView):
+    """A list page: the API's FilterSet, a sortable paginated table; ``queryset`` comes from a selector."""
+
+    template_name = "rdm_site/object_list.html"
+    paginate_by = 25
+    create_url_name = ""  # shown as a "New" button to those holding ``create_permission``
+    create_permission = ""
+
+    def get_permission_required(self):
+        return [view_permission(self.get_queryset().model)]
+
+    def get_table_pagination(self, table):
+        return {"per_page": self.paginate_by}
+
+    def get_context_data(self, **kwargs):
+        meta = self.get_queryset().model._meta
+        may_create = bool(self.create_url_name) and self.request.user.has_perm(self.create_permission)
+        return super().get_context_data(
+            title=str(meta.verbose_name_plural).capitalize(),
+            create_url_name=self.create_url_name if may_create else "",
+            **kwargs,
+        )
+
+
+class ObjectDetailView(RdmPermissionRequiredMixin, DetailView):
+    """A record's page with its action buttons (``action_rules`` through ``viewset``'s transitions, posting
+    to ``transition_url_name``) and its timeline from the audit trail.
+    """
+
+    action_rules: dict[str, ActionRule] = {}
+    viewset = None
+    transition_url_name = ""
+
+    def get_permission_required(self):
+        return [view_permission(self.get_queryset().model)]
+
+    def get_context_data(self, **kwargs):
+        record = self.object
+        context = {"timeline": audit_events_for(record).order_by("-id")[:50]}
+        if self.viewset is not None:
+            url = reverse_transition(self.transition_url_name, record.pk)
+            context["actions"] = record_actions(self.action_rules, self.viewset, record, self.request.user, url)
+        return super().get_context_data(**context, **kwargs)
+
+
+def reverse_transition(url_name: str, pk) -> str:
+    """The transition URL of a record with ``{action}`` left to fill in."""
+    return reverse(url_name, kwargs={"pk": pk, "action": "ACTION"}).replace("ACTION", "{action}")
+
+
+class TransitionView(RdmPermissionRequiredMixin, View):
+    """``POST …/<pk>/do/<action>/``: the API's transition of ``viewset`` for the browser: the same input
+    serializer validates the form, the same service decides. Answers by going back to the record's page
+    (or a safe ``next``) with the outcome as a message; a user the service refuses gets 403.
+    """
+
+    viewset = None
+    http_method_names = ["post"]
+
+    def get_permission_required(self):
+        return [view_permission(self.viewset.queryset.model)]
+
+    def post(self, request, pk, action):
+        transition = viewset_transition(self.viewset, action)
+        if transition is None:
+            raise Http404(f"No action “{action}”.")
+        record = get_object_or_404(self.viewset.queryset.model._default_manager, pk=pk)
+        given = transition.input_serializer(data=request.POST)
+        if not given.is_valid():
+            for field, problems in given.errors.items():
+                messages.error(request, f"{field}: {' '.join(str(problem) for problem in problems)}")
+            return redirect(safe_next(request, record.get_absolute_url()))
+        try:
+            transition.service(**{transition.record: record}, actor=request.user, **given.validated_data)
+        except NotAllowed:
+            raise
+        except DomainError as error:
+            refusal_message(request, error)
+        else:
+            messages.success(request, f"{action_label(action)}: done for {record}.")
+        return redirect(safe_next(request, record.get_absolute_url()))

@@ -1,0 +1,7 @@
+"""The browser's release governance pages; each view module lists its own routes."""
+
+from releases.views import change, policy, release
+
+app_name = "releases"
+
+urlpatterns = [*release.urlpatterns, *change.urlpatterns, *policy.urlpatterns]
