@@ -63,7 +63,16 @@ def _wait_until_ready(url: str, timeout: float) -> bool:
     return False
 
 
-def run(host: str = "127.0.0.1", port: int = 8000) -> int:
+def address_from_environment() -> tuple[str, int]:
+    """Where ``make run`` serves: ``HOST`` and ``PORT`` from the environment, 127.0.0.1:8000 by default."""
+    host = os.environ.get("HOST", "127.0.0.1").strip() or "127.0.0.1"
+    raw_port = os.environ.get("PORT", "8000").strip()
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise SystemExit(f"PORT must be a port number from 1 to 65535, not {raw_port!r}.")
+    return host, int(raw_port)
+
+
+def run(host: str, port: int) -> int:
     started = embedded.start(
         postgres="DATABASE_URL" not in os.environ,
         redis="REDIS_URL" not in os.environ,
@@ -103,7 +112,10 @@ def _print_banner(url: str, ready: bool) -> None:
 
     lines = [f"RDM is {'ready' if ready else 'starting (readiness not reached yet)'} at {url}", "Demo logins:"]
     lines += [f"  {username:<16} {roles}" for username, roles in demo_logins()]
-    lines += [f"Every demo password is {DEMO_PASSWORD!r}. Press Ctrl-C to stop."]
+    lines += [
+        f"Every demo password is {DEMO_PASSWORD!r}.",
+        "Set HOST and PORT to serve elsewhere (e.g. PORT=8080 make run). Press Ctrl-C to stop.",
+    ]
     print("\n" + "\n".join(lines) + "\n", flush=True)
 
 
@@ -119,4 +131,4 @@ def _stop(children: list[subprocess.Popen]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run(*address_from_environment()))
