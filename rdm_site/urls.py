@@ -14,6 +14,7 @@ urlpatterns = [
     path("tokens/", views.TokenListView.as_view(), name="tokens"),
     path("", include("releases.urls")),
     path("", include("cmdb.urls")),
+    path("", include("deployments.urls")),
     path("audit/export.csv", views.AuditExportView.as_view(), name="audit-export"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,3 @@
+"""The live event stream of a deployment (Server-Sent Events)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Deployments in the browser."""
+
+urlpatterns = []
