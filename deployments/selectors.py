@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
-from deployments.choices import DEPLOYMENT_ACTIVE_STATES, StepKind
+from deployments import governance, guards
+from deployments.choices import DEPLOYMENT_ACTIVE_STATES, STEP_TERMINAL_STATES, StepKind, StepState
 from deployments.models import (
     Deployment,
     DeploymentEvent,
@@ -191,3 +194,114 @@ def ci_named(label: str, environment: str = ""):
         found = found.filter(environment__name=environment)
     found = list(found[:2])
     return found[0] if len(found) == 1 else None
+
+
+# --- the browser's pages: list rows with their progress, the live grid, the guards before a start -----------
+
+
+def _step_count(**conditions) -> Subquery:
+    """Steps of the outer deployment (not counting rollback steps) matching ``conditions``, one per row shown."""
+    steps = Step.objects.filter(deployment=OuterRef("pk"), **conditions).exclude(kind=StepKind.ROLLBACK)
+    return Subquery(steps.order_by().values("deployment").annotate(n=Count("id")).values("n"))
+
+
+def with_progress(deployments: QuerySet[Deployment]) -> QuerySet[Deployment]:
+    """``steps_total`` and ``steps_done`` on each row, counted for the rows shown only (correlated subqueries)."""
+    return deployments.annotate(
+        steps_total=Coalesce(_step_count(), 0), steps_done=Coalesce(_step_count(state__in=STEP_TERMINAL_STATES), 0)
+    )
+
+
+def deployment_browser_rows() -> QuerySet[Deployment]:
+    """A list page's rows: what each row names, and its progress."""
+    return with_progress(Deployment.objects.select_related("service", "environment", "package", "requested_by"))
+
+
+@dataclass
+class TargetCell:
+    """One target of a wave and its steps (deploy, per-target gate and rollback steps), in order."""
+
+    name: str
+    steps: list[Step]
+
+
+@dataclass
+class GridWave:
+    wave: Wave
+    cells: list[TargetCell]
+    gate_steps: list[Step]  # the wave's health checks that are not run per target
+
+    @property
+    def rolled_back(self) -> bool:
+        """Every step of the wave that was undone is undone."""
+        undoing = [step for cell in self.cells for step in cell.steps if step.kind == StepKind.ROLLBACK]
+        return bool(undoing) and all(step.state == StepState.SUCCEEDED for step in undoing)
+
+
+def rollout_grid(deployment: Deployment) -> list[GridWave]:
+    """The grid of a rollout: each wave with its targets and their steps, in two queries."""
+    waves = {wave.pk: GridWave(wave, [], []) for wave in Wave.objects.filter(deployment=deployment).order_by("index")}
+    cells: dict[tuple[int, int], TargetCell] = {}
+    order = {StepKind.DEPLOY: 0, StepKind.GATE: 1, StepKind.ROLLBACK: 2}
+    steps = sorted(
+        Step.objects.filter(deployment=deployment).select_related("target__ci"),
+        key=lambda step: (order[step.kind], step.position, step.pk),
+    )
+    for step in steps:
+        row = waves[step.wave_id]
+        if step.target_id is None:
+            if step.kind == StepKind.GATE:
+                row.gate_steps.append(step)
+            continue
+        key = (step.wave_id, step.target_id)
+        if key not in cells:
+            cells[key] = TargetCell(step.target.ci.name, [])
+            row.cells.append(cells[key])
+        cells[key].steps.append(step)
+    for row in waves.values():
+        row.cells.sort(key=lambda cell: cell.name)
+    return list(waves.values())
+
+
+@dataclass
+class GuardAnswer:
+    """A condition checked before a rollout starts (or is scheduled), with why it is not met now."""
+
+    name: str
+    problems: list[str]
+
+    @property
+    def met(self) -> bool:
+        return not self.problems
+
+
+def deployment_guard_answers(deployment: Deployment, at: datetime, *, starting: bool) -> list[GuardAnswer]:
+    """The answers of the guards the start (``starting``) or the schedule checks, at ``at``, one per concern;
+    together they are exactly ``guards.start_conditions`` (or ``schedule_conditions``)."""
+    window = governance.window_conditions(deployment, at)
+    checklist = governance.production_checklist(deployment) if starting else None
+    eligibility = [p for p in governance.deployment_conditions(deployment, at, checklist) if p not in window]
+    answers = [
+        GuardAnswer("Release eligibility and change record", eligibility),
+        GuardAnswer("Release window and freezes", window),
+        GuardAnswer("Targets live and enabled", guards.targets_conditions(deployment)),
+    ]
+    if starting:
+        lock = guards.lock_conditions(deployment)
+        answers.append(GuardAnswer("One active deployment per service and environment", lock))
+    return answers
+
+
+def deployment_events_newest(deployment: Deployment, limit: int = 200) -> list[DeploymentEvent]:
+    """The events up to the one ``deployment`` was read at (a live view asks the stream for the later ones)."""
+    events = DeploymentEvent.objects.filter(deployment=deployment, seq__lte=deployment.last_event_seq)
+    return list(events.order_by("-seq")[:limit])
+
+
+def step_logs_after(step: Step, after_id: int, limit: int = 500) -> list[StepLog]:
+    """A step's log lines after the one a follower saw last (masked when they were written)."""
+    return list(StepLog.objects.filter(step=step, pk__gt=after_id).order_by("id")[:limit])
+
+
+def deployments_of_service(service) -> QuerySet[Deployment]:
+    return deployment_browser_rows().filter(service=service)

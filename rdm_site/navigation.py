@@ -36,6 +36,10 @@ MENU = (
         ),
     ),
     MenuGroup(
+        "Deployments",
+        (MenuItem("Deployments", "deployments:deployment_list", "deployments.view_deployment"),),
+    ),
+    MenuGroup(
         "Schedule",
         (
             MenuItem("Release policies", "releases:policy_list", "releases.view_releasepolicy"),

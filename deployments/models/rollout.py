@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -133,6 +134,9 @@ class Deployment(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         version = f" {self.version}" if self.version else ""
         return f"#{self.pk} {self.service}{version} → {self.environment}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployments:deployment_detail", args=[self.pk])
 
     @property
     def is_live(self) -> bool:
@@ -299,6 +303,10 @@ class Step(FsmRefreshMixin, models.Model):
     def __str__(self) -> str:
         target = f" on {self.target}" if self.target_id else ""
         return f"{self.name}{target}"
+
+    def get_absolute_url(self) -> str:
+        """A step is shown on its deployment's page."""
+        return reverse("deployments:deployment_detail", args=[self.deployment_id])
 
     @property
     def is_rollback(self) -> bool:

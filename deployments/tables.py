@@ -1,0 +1,49 @@
+"""The deployments list of the browser: state badges and progress bars that the page keeps moving."""
+
+import django_tables2 as tables
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+
+from deployments.choices import DEPLOYMENT_ACTIVE_STATES
+from deployments.models import Deployment
+from rdm_site.tables import BadgeColumn, RdmTable
+
+
+def progress_context(deployment: Deployment) -> dict:
+    """What ``deployments/inc/progress.html`` draws; a rollout under way is followed on its event stream."""
+    return {"deployment": deployment, "streamed": deployment.state in DEPLOYMENT_ACTIVE_STATES}
+
+
+class StateColumn(BadgeColumn):
+    """The state badge, marked so that ``deployment-progress.js`` can replace it when the state moves."""
+
+    def render(self, value, record):
+        return format_html('<span data-deployment-state="{}">{}</span>', record.pk, super().render(value, record))
+
+
+class ProgressColumn(tables.Column):
+    """Steps done out of all steps (rollback steps aside), as a bar with its figures; live rows say where their
+    events stream from, so ``deployment-progress.js`` can move the bar."""
+
+    def __init__(self, **kwargs):
+        super().__init__(accessor="pk", orderable=False, verbose_name="Progress", **kwargs)
+
+    def render(self, value, record):
+        return render_to_string("deployments/inc/progress.html", progress_context(record))
+
+
+class DeploymentTable(RdmTable):
+    id = tables.Column(linkify=True, verbose_name="#")
+    service = tables.Column()
+    version = tables.Column(linkify=True)
+    environment = tables.Column()
+    state = StateColumn()
+    progress = ProgressColumn()
+    model = tables.Column(verbose_name="Model")
+    requested_by = tables.Column(verbose_name="Requested by")
+    created = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Created (UTC)")
+
+    class Meta(RdmTable.Meta):
+        model = Deployment
+        fields = ("id", "service", "version", "environment", "state", "progress", "model", "requested_by", "created")
+        empty_text = "No deployment matches."
