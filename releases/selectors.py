@@ -1,6 +1,7 @@
 """Reads of release governance: the questions pages, the API, the checklist and the engine ask."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
@@ -8,8 +9,17 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from cmdb.models import ConfigurationItem
 from rdm_site.roles import Role
-from releases.choices import CHANGE_AUTHORISED_STATES, CHANGE_OPEN_STATES, ChangeType, Decision, PackageState
+from releases.choices import (
+    CHANGE_AUTHORISED_STATES,
+    CHANGE_OPEN_STATES,
+    ChangeState,
+    ChangeTransition,
+    ChangeType,
+    Decision,
+    PackageState,
+)
 from releases.models import (
     Approval,
     ChangeRecord,
@@ -24,7 +34,13 @@ from releases.models import (
     ReleaseWindow,
     TestRun,
 )
-from releases.permissions import APPROVE_ANY_RELEASE, APPROVE_CHANGE, APPROVE_EMERGENCY_CHANGE, APPROVE_RELEASE
+from releases.permissions import (
+    APPROVE_ANY_RELEASE,
+    APPROVE_CHANGE,
+    APPROVE_EMERGENCY_CHANGE,
+    APPROVE_RELEASE,
+    ASSESS_CHANGE,
+)
 
 
 def release_current_package(release: Release) -> ReleasePackage | None:
@@ -292,3 +308,110 @@ def change_templates_list() -> QuerySet[ChangeTemplate]:
 
 def approvals_list() -> QuerySet[Approval]:
     return Approval.objects.select_related("approver", "release", "change").order_by("-decided_at", "-id")
+
+
+# --- change pages and the approvers' queue (the browser) -------------------------------------------
+
+
+def _conflicting_changes() -> QuerySet[ChangeRecord]:
+    """Other open changes overlapping the outer change in time on a shared service or CI (as a subquery of
+    a change queryset: ``change_conflicts`` for many changes at once).
+    """
+    shares_service = ChangeRecord.services.through.objects.filter(
+        changerecord_id=OuterRef("pk"), service__changes=OuterRef(OuterRef("pk"))
+    )
+    shares_ci = ChangeRecord.configuration_items.through.objects.filter(
+        changerecord_id=OuterRef("pk"), configurationitem__changes=OuterRef(OuterRef("pk"))
+    )
+    return (
+        ChangeRecord.objects.filter(
+            state__in=CHANGE_OPEN_STATES,
+            planned_start__lt=OuterRef("planned_end"),
+            planned_end__gt=OuterRef("planned_start"),
+        )
+        .exclude(pk=OuterRef("pk"))
+        .filter(Q(Exists(shares_service)) | Q(Exists(shares_ci)))
+        .order_by("planned_start", "id")
+    )
+
+
+def changes_table() -> QuerySet[ChangeRecord]:
+    """Changes as the browser's lists show them: services eager loaded, the numbers of the changes each one
+    conflicts with annotated (a constant number of queries per page).
+    """
+    return changes_list().annotate(conflict_numbers=ArraySubquery(_conflicting_changes().values("number")))
+
+
+def change_details() -> QuerySet[ChangeRecord]:
+    """One change with what its page shows: people, template, release, services and CIs."""
+    cis = ConfigurationItem.objects.select_related("environment").order_by("name")
+    return ChangeRecord.objects.select_related(
+        "template", "template__approved_by", "requested_by", "release", "release__policy"
+    ).prefetch_related("services", Prefetch("configuration_items", cis))
+
+
+@dataclass(frozen=True)
+class ChangeConflict:
+    """Another change overlapping this one: when both run, and the services and CIs both touch."""
+
+    change: ChangeRecord
+    overlap_start: datetime
+    overlap_end: datetime
+    services: list
+    configuration_items: list
+
+
+def change_conflict_details(change: ChangeRecord) -> list[ChangeConflict]:
+    """``change_conflicts`` with what overlaps: the shared time span, services and CIs of each."""
+    own_services = set(change.services.all())
+    own_cis = set(change.configuration_items.all())
+    others = change_conflicts(change).prefetch_related("services", "configuration_items")
+    return [
+        ChangeConflict(
+            change=other,
+            overlap_start=max(other.planned_start, change.planned_start),
+            overlap_end=min(other.planned_end, change.planned_end),
+            services=sorted((set(other.services.all()) & own_services), key=str),
+            configuration_items=sorted((set(other.configuration_items.all()) & own_cis), key=str),
+        )
+        for other in others
+    ]
+
+
+def change_decisions(change: ChangeRecord) -> QuerySet[Approval]:
+    """Every decision on the change, withdrawn ones included (the page strikes them through), oldest first."""
+    return Approval.objects.filter(change=change).select_related("approver").order_by("decided_at", "id")
+
+
+def changes_awaiting_decision() -> QuerySet[ChangeRecord]:
+    """Assessed changes waiting for the (emergency) CAB's decision, soonest first, with their conflicts."""
+    return (
+        changes_table()
+        .filter(state=ChangeState.ASSESSED)
+        .select_related("requested_by")
+        .order_by("planned_start", "id")
+    )
+
+
+def changes_awaiting_decision_by(user: User) -> list[ChangeRecord]:
+    """Assessed changes ``user`` may approve or reject now: the change rule table decides (Change Approvers for
+    normal changes, Emergency Approvers for emergency ones, never the requester), so this list agrees with the
+    buttons on each change.
+    """
+    from releases.actions import CHANGE_ACTIONS  # the rule table reads this module: import it when asked
+
+    if not user.is_authenticated or not (user.has_perm(APPROVE_CHANGE) or user.has_perm(APPROVE_EMERGENCY_CHANGE)):
+        return []
+    rule = CHANGE_ACTIONS[ChangeTransition.APPROVE]
+    return [change for change in changes_awaiting_decision() if not rule.who_problems(change, user)]
+
+
+def changes_awaiting_assessment_by(user: User) -> list[ChangeRecord]:
+    """Submitted changes ``user`` may assess now (the change rule table decides), soonest first."""
+    from releases.actions import CHANGE_ACTIONS
+
+    if not user.is_authenticated or not user.has_perm(ASSESS_CHANGE):
+        return []
+    rule = CHANGE_ACTIONS[ChangeTransition.ASSESS]
+    submitted = changes_table().filter(state=ChangeState.SUBMITTED).order_by("planned_start", "id")
+    return [change for change in submitted if not rule.who_problems(change, user)]

@@ -1,7 +1,9 @@
 """The release governance lists of the browser."""
 
 import django_tables2 as tables
+from django.utils.html import format_html
 
+from rdm_site.badges import badge_html
 from rdm_site.tables import BadgeColumn, RdmTable
 from releases.models import (
     Approval,
@@ -54,16 +56,43 @@ class ChangeTable(RdmTable):
     change_type = BadgeColumn(verbose_name="Type")
     state = BadgeColumn()
     risk = BadgeColumn()
+    planned_start = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Planned start (UTC)")
+    planned_end = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Planned end (UTC)")
+    services = tables.ManyToManyColumn(orderable=False)
+    conflict_numbers = tables.Column(verbose_name="Conflicts", orderable=False, default="")
     release = tables.Column(linkify=True)
 
     class Meta(RdmTable.Meta):
         model = ChangeRecord
-        fields = ("number", "title", "change_type", "state", "risk", "planned_start", "planned_end", "release")
+        fields = (
+            "number",
+            "title",
+            "change_type",
+            "state",
+            "risk",
+            "planned_start",
+            "planned_end",
+            "services",
+            "conflict_numbers",
+            "release",
+        )
+
+    def render_conflict_numbers(self, value):
+        return conflict_badge(value)
+
+
+def conflict_badge(numbers) -> str:
+    """A "Conflict" badge naming the overlapping changes (text, not only colour); empty without conflicts."""
+    if not numbers:
+        return ""
+    return format_html("{} {}", badge_html("Conflict", "darkorange"), ", ".join(numbers))
 
 
 class ChangeTemplateTable(RdmTable):
+    name = tables.Column(linkify=True)
     risk = tables.Column()
     services = tables.ManyToManyColumn(orderable=False)
+    approved_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Pre-approved (UTC)")
 
     class Meta(RdmTable.Meta):
         model = ChangeTemplate
@@ -71,25 +100,53 @@ class ChangeTemplateTable(RdmTable):
 
 
 class PolicyTable(RdmTable):
+    name = tables.Column(linkify=True)
+    release_type = tables.Column(verbose_name="Release type")
+
     class Meta(RdmTable.Meta):
         model = ReleasePolicy
         fields = ("name", "release_type", "approvals_required", "lead_time_days", "els_duration_days", "active")
 
 
 class WindowTable(RdmTable):
+    name = tables.Column(linkify=True)
+    rrule = tables.Column(verbose_name="Recurrence (RFC 5545)")
+    services = tables.ManyToManyColumn(orderable=False, verbose_name="Services (empty: all)")
+    environments = tables.ManyToManyColumn(orderable=False)
+
     class Meta(RdmTable.Meta):
         model = ReleaseWindow
-        fields = ("name", "first_date", "start_time", "duration", "time_zone", "rrule", "active")
+        fields = (
+            "name",
+            "first_date",
+            "start_time",
+            "duration",
+            "time_zone",
+            "rrule",
+            "services",
+            "environments",
+            "active",
+        )
 
 
 class FreezeTable(RdmTable):
+    name = tables.Column(linkify=True)
+    start = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Start (UTC)")
+    end = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="End (UTC)")
+    services = tables.ManyToManyColumn(orderable=False, verbose_name="Services (empty: all)")
+    environments = tables.ManyToManyColumn(orderable=False, verbose_name="Environments (empty: all)")
+
     class Meta(RdmTable.Meta):
         model = FreezePeriod
-        fields = ("name", "start", "end", "reason")
+        fields = ("name", "start", "end", "services", "environments", "reason")
 
 
 class FreezeOverrideTable(RdmTable):
     change = tables.Column(linkify=True)
+    freeze = tables.Column(linkify=True, default="every freeze over its schedule")
+    granted_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Granted (UTC)")
+    valid_from = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Valid from (UTC)")
+    valid_until = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Valid until (UTC)")
 
     class Meta(RdmTable.Meta):
         model = FreezeOverride

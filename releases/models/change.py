@@ -55,6 +55,9 @@ class ChangeTemplate(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("releases:changetemplate_detail", args=[self.pk])
+
     @property
     def pre_approved(self) -> bool:
         return self.active and self.approved_at is not None
@@ -145,7 +148,7 @@ class ChangeRecord(ConcurrentTransitionMixin, models.Model):
         return f"{self.number} {self.title}".strip()
 
     def get_absolute_url(self) -> str:
-        return reverse("admin:releases_changerecord_change", args=[self.pk])
+        return reverse("releases:change_detail", args=[self.pk])
 
     def clean_fields(self, exclude=None):
         super().clean_fields(exclude={*(exclude or ()), "state", "number"})
