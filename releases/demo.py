@@ -9,7 +9,8 @@ carries the approvals, evidence, notifications and audit trail a real one would.
 - Search 2.8: submitted, awaiting its service owner's approval.
 - Web Shop 5.1: approved and ready, every production gate green, an approved change inside the next window.
 - Payments 2.4: approved but blocked: the latest regression run has critical failures.
-- Notifications 0.9: submitted, planned inside the year-end freeze.
+- Notifications 0.9: submitted, planned inside the year-end freeze; its change awaits assessment.
+- The approvers' queue: two assessed normal changes overlapping on the Web Shop, one emergency change.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,8 +21,16 @@ from django.utils import timezone
 from cmdb.models import Baseline, ConfigurationItem, Environment, Service
 from rdm_site.roles import Role
 from releases import services
-from releases.choices import ALL_GATES, BaselineKind, GateCode, KnowledgeKind, ReleaseType, Risk, UnitKind
-from releases.models import ChangeTemplate, FreezePeriod, KnowledgeArticle, Release, ReleasePolicy, ReleaseWindow
+from releases.choices import ALL_GATES, BaselineKind, ChangeType, GateCode, KnowledgeKind, ReleaseType, Risk, UnitKind
+from releases.models import (
+    ChangeRecord,
+    ChangeTemplate,
+    FreezePeriod,
+    KnowledgeArticle,
+    Release,
+    ReleasePolicy,
+    ReleaseWindow,
+)
 
 SHA = {
     "web": "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef",
@@ -359,12 +368,56 @@ def _in_freeze(demo: _Demo) -> None:
         services.release_submit(release=release, actor=demo.user("rita.release"))
 
 
+def _changes_for_the_cab(demo: _Demo) -> None:
+    """The approvers' queue: two normal changes overlapping on the Web Shop (a conflict to weigh), an emergency
+    change, and the change carrying Notifications 0.9 into the year-end freeze (awaiting assessment).
+    """
+    rita, dan, carl, emma = (demo.user(name) for name in ("rita.release", "dan.deploy", "carl.cab", "emma.emergency"))
+    morning = (demo.now + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+    asked = [
+        (dan, carl, ChangeType.NORMAL, "Rotate the Web Shop TLS certificates", Risk.LOW, morning, 2,
+         ["Web Shop"], ["web-shop"]),
+        (rita, carl, ChangeType.NORMAL, "Reindex the orders database", Risk.HIGH, morning + timedelta(hours=1), 3,
+         ["Web Shop", "Payments"], ["orders-db"]),
+        (dan, emma, ChangeType.EMERGENCY, "Patch the card gateway's TLS library", Risk.HIGH,
+         demo.now.replace(second=0, microsecond=0) + timedelta(hours=6), 1, ["Payments"], ["payments-api"]),
+    ]  # fmt: skip
+    for requester, assessor, change_type, title, risk, start, hours, service_names, ci_names in asked:
+        if ChangeRecord.objects.filter(title=title).exists():
+            continue
+        change = services.change_create(
+            actor=requester,
+            change_type=change_type,
+            title=title,
+            risk=risk,
+            impact="Brief errors for customers while the nodes restart.",
+            planned_start=start,
+            planned_end=start + timedelta(hours=hours),
+            services=[demo.services[name] for name in service_names],
+            configuration_items=[demo.ci(name) for name in ci_names],
+        )
+        services.change_submit(change=change, actor=requester)
+        services.change_assess(change=change, actor=assessor, assessment="Rollback rehearsed in staging.")
+    release = Release.objects.filter(name="Notifications", version="0.9", changes=None).first()
+    if release is not None:
+        change = services.change_create(
+            actor=rita,
+            change_type=ChangeType.NORMAL,
+            title=f"Deploy {release} to production",
+            impact="Delivery reports pause for a minute.",
+            planned_start=release.planned_start,
+            planned_end=release.planned_end,
+            release=release,
+        )
+        services.change_submit(change=change, actor=rita)
+
+
 def demo_releases_load(now: datetime | None = None) -> None:
     """Load the demo governance data (idempotent: a release that exists is left as it is), dated from
     ``now`` (today).
     """
     demo = _Demo(now or timezone.now())
-    for build in (_draft, _awaiting_approval, _ready, _blocked, _in_freeze):
+    for build in (_draft, _awaiting_approval, _ready, _blocked, _in_freeze, _changes_for_the_cab):
         build(demo)
     KnowledgeArticle.objects.get_or_create(
         title="Web Shop: rolling back a release",

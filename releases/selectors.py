@@ -19,6 +19,8 @@ from releases.choices import (
     ChangeType,
     Decision,
     PackageState,
+    ReleaseState,
+    ReleaseTransition,
 )
 from releases.models import (
     Approval,
@@ -308,6 +310,61 @@ def change_templates_list() -> QuerySet[ChangeTemplate]:
 
 def approvals_list() -> QuerySet[Approval]:
     return Approval.objects.select_related("approver", "release", "change").order_by("-decided_at", "-id")
+
+
+# --- release and package pages (the browser) --------------------------------------------------------
+
+
+def releases_table() -> QuerySet[Release]:
+    """Releases as the browser's list shows them: people and services eager loaded, the current package's
+    state and the approvals that count annotated (a constant number of queries per page).
+    """
+    current = ReleasePackage.objects.filter(release=OuterRef("pk")).exclude(state=PackageState.SUPERSEDED)
+    return (
+        Release.objects.select_related("release_manager", "policy")
+        .prefetch_related("services")
+        .annotate(
+            current_package_state=Subquery(current.order_by("-registered_at", "-id").values("state")[:1]),
+            approvals_count=_count_of(Approval, "release", withdrawn_at__isnull=True, decision=Decision.APPROVED),
+        )
+        .order_by("-created", "-id")
+    )
+
+
+def release_decisions(release: Release) -> QuerySet[Approval]:
+    """Every decision on the release plan, withdrawn ones included (the page strikes them through), oldest first."""
+    return Approval.objects.filter(release=release).select_related("approver").order_by("decided_at", "id")
+
+
+def package_details() -> QuerySet[ReleasePackage]:
+    """Packages with what their page shows: artifacts, test runs (newest first) and the people involved."""
+    return ReleasePackage.objects.select_related(
+        "release", "built_by", "validated_by", "rejected_by", "superseded_by"
+    ).prefetch_related(
+        "artifacts", Prefetch("test_runs", TestRun.objects.select_related("recorded_by").order_by("suite", "-run_at"))
+    )
+
+
+def releases_awaiting_decision_by(user: User) -> list[Release]:
+    """Submitted releases ``user`` may approve or reject now and has not decided on yet. The release rule table
+    decides (role, ownership, segregation of duties), so this list agrees with the buttons on each release.
+    """
+    from releases.actions import RELEASE_ACTIONS  # the rule table reads this module: import it when asked
+
+    if not user.is_authenticated or not user.has_perm(APPROVE_RELEASE):
+        return []
+    decided = Approval.objects.filter(release=OuterRef("pk"), approver=user, withdrawn_at__isnull=True)
+    submitted = (
+        Release.objects.filter(state=ReleaseState.SUBMITTED)
+        .exclude(Exists(decided))
+        .exclude(release_manager=user)
+        .exclude(requested_by=user)
+        .select_related("policy", "release_manager", "requested_by")
+        .prefetch_related("services")
+        .order_by("planned_start", "id")
+    )
+    rule = RELEASE_ACTIONS[ReleaseTransition.APPROVE]
+    return [release for release in submitted if not rule.who_problems(release, user)]
 
 
 # --- change pages and the approvers' queue (the browser) -------------------------------------------

@@ -5,6 +5,7 @@ from django.utils.html import format_html
 
 from rdm_site.badges import badge_html
 from rdm_site.tables import BadgeColumn, RdmTable
+from releases.choices import PACKAGE_STATE_COLOURS, PackageState
 from releases.models import (
     Approval,
     ChangeRecord,
@@ -19,36 +20,73 @@ from releases.models import (
 
 
 class ReleaseTable(RdmTable):
-    name = tables.Column(linkify=True)
+    name = tables.Column(verbose_name="Release", linkify=True, order_by=("name", "version"))
     state = BadgeColumn()
     release_type = BadgeColumn(verbose_name="Type")
     services = tables.ManyToManyColumn(orderable=False)
     release_manager = tables.Column(verbose_name="Release manager")
-    planned_start = tables.DateTimeColumn(format="Y-m-d H:i")
+    planned_start = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Planned start (UTC)")
+    current_package_state = tables.Column(verbose_name="Package", default="none")
+    approvals_count = tables.Column(verbose_name="Approvals")
 
     class Meta(RdmTable.Meta):
         model = Release
-        fields = ("name", "version", "state", "release_type", "services", "release_manager", "planned_start")
+        fields = (
+            "name",
+            "state",
+            "release_type",
+            "services",
+            "release_manager",
+            "planned_start",
+            "current_package_state",
+            "approvals_count",
+        )
+
+    def render_name(self, record):
+        return str(record)
+
+    def render_current_package_state(self, value):
+        return badge_html(PackageState(value).label, PACKAGE_STATE_COLOURS.get(value, "gray"))
+
+    def render_approvals_count(self, value, record):
+        return f"{value} of {record.policy.approvals_required}"
 
 
 class PackageTable(RdmTable):
+    version = tables.Column(verbose_name="Package", linkify=True)
     release = tables.Column(linkify=True)
-    version = tables.Column(linkify=True)
     state = BadgeColumn()
+    artifacts = tables.Column(verbose_name="Artifacts", empty_values=(), orderable=False)
+    registered_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Registered (UTC)")
 
     class Meta(RdmTable.Meta):
         model = ReleasePackage
-        fields = ("release", "version", "state", "built_by", "validated_by", "registered_at")
+        fields = ("version", "release", "state", "built_by", "validated_by", "artifacts", "registered_at")
+
+    def render_artifacts(self, record):
+        return len(record.artifacts.all())
 
 
 class ApprovalTable(RdmTable):
+    decided_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Decided (UTC)")
     decision = BadgeColumn()
-    release = tables.Column(linkify=True)
-    change = tables.Column(linkify=True)
+    subject = tables.Column(verbose_name="On", empty_values=(), orderable=False)
+    role = tables.Column(verbose_name="Decided as")
+    reason = tables.Column(verbose_name="Comment")
+    withdrawn_at = tables.Column(verbose_name="Withdrawn (UTC)")
 
     class Meta(RdmTable.Meta):
         model = Approval
-        fields = ("decided_at", "approver", "role", "decision", "release", "change", "reason", "withdrawn_at")
+        fields = ("decided_at", "approver", "role", "decision", "subject", "reason", "withdrawn_at")
+        row_attrs = {"class": lambda record: "" if record.active else "rdm-withdrawn"}
+
+    def render_withdrawn_at(self, value, record):
+        return format_html("{}: {}", f"{value:%Y-%m-%d %H:%M}", record.withdrawn_reason or "withdrawn")
+
+    def render_subject(self, record):
+        subject = record.subject
+        label = f"Change {subject.number}: {subject.title}" if record.change_id else f"Release {subject}"
+        return format_html('<a href="{}">{}</a>', subject.get_absolute_url(), label)
 
 
 class ChangeTable(RdmTable):

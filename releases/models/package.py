@@ -151,7 +151,7 @@ class ReleasePackage(ConcurrentTransitionMixin, models.Model):
         self._remember_loaded()
 
     def get_absolute_url(self) -> str:
-        return reverse("admin:releases_releasepackage_change", args=[self.pk])
+        return reverse("releases:package_detail", args=[self.pk])
 
     def _content(self) -> dict:
         return {name: copy.deepcopy(self.__dict__.get(name)) for name in self.CONTENT_FIELDS}

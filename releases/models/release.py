@@ -115,7 +115,7 @@ class Release(ConcurrentTransitionMixin, models.Model):
         return f"{self.name} {self.version}"
 
     def get_absolute_url(self) -> str:
-        return reverse("admin:releases_release_change", args=[self.pk])
+        return reverse("releases:release_detail", args=[self.pk])
 
     def clean_fields(self, exclude=None):
         # Cleaning re-assigns every field, which the protected state field refuses.

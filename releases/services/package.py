@@ -222,6 +222,31 @@ def test_run_record(
 test_run_record.__test__ = False  # a service, not a test, though pytest would collect it by its name
 
 
+def unit_save(
+    *,
+    release: Release,
+    actor: User | None,
+    name: str,
+    kind: UnitKind | str,
+    version: str = "",
+    reversible: bool = True,
+    configuration_items: Iterable = (),
+    notes: str = "",
+) -> ReleaseUnit:
+    """Validate and store one unit of a locked release with the CIs it changes, and audit it (no permission
+    check: the calling service made it).
+    """
+    unit = ReleaseUnit(release=release, name=name, kind=kind, version=version, reversible=reversible, notes=notes)
+    validated(unit, f"unit {name!r}")
+    unit.save()
+    unit.configuration_items.set(list(configuration_items))
+    cis = ", ".join(sorted(ci.name for ci in unit.configuration_items.all()))
+    transition_record(
+        actor=actor, action="release.unit_add", target=release, changes={"unit": [None, f"{unit} ({cis})"]}
+    )
+    return unit
+
+
 @transaction.atomic
 def release_unit_add(
     *,
@@ -240,13 +265,15 @@ def release_unit_add(
     release = locked(release)
     ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"add a unit to release {release}"))
     _ensure_release_open(release, "add a unit to")
-    unit = ReleaseUnit(release=release, name=name, kind=kind, version=version, reversible=reversible, notes=notes)
-    validated(unit)
-    unit.save()
-    unit.configuration_items.set(list(configuration_items))
-    cis = ", ".join(sorted(ci.name for ci in unit.configuration_items.all()))
-    transition_record(
-        actor=actor, action="release.unit_add", target=release, changes={"unit": [None, f"{unit} ({cis})"]}
+    unit = unit_save(
+        release=release,
+        actor=actor,
+        name=name,
+        kind=kind,
+        version=version,
+        reversible=reversible,
+        configuration_items=configuration_items,
+        notes=notes,
     )
     if release_active_approvals(release).exists():
         approvals_withdraw(release=release, actor=actor, reason=f"unit {unit.name} was added to the release")

@@ -39,6 +39,7 @@ from releases.models import Release, ReleasePolicy
 from releases.selectors import release_approver_candidates, release_standard_preapproval
 from releases.services._state import state_move
 from releases.services.approval import APPROVAL_AWAITED, approvals_withdraw
+from releases.services.package import unit_save
 
 # Edits that change what approvers approved: making one withdraws their approvals.
 SIGNIFICANT_FIELDS = ("planned_start", "planned_end", "services")
@@ -46,6 +47,7 @@ EDITABLE_FIELDS = (
     "name",
     "version",
     "description",
+    "release_notes",
     "planned_start",
     "planned_end",
     "release_manager",
@@ -75,9 +77,12 @@ def release_create(
     els_exit_criteria: dict | None = None,
     els_min_duration_days: int | None = None,
     els_staff: Iterable[User] = (),
+    release_notes: str = "",
+    units: Iterable[dict] = (),
 ) -> Release:
     """Start a release plan in draft; its manager defaults to whoever creates it. The ELS plan parts left
-    empty fall back to the policy's defaults.
+    empty fall back to the policy's defaults. ``units`` (each the keyword arguments of ``release_unit_add``:
+    name, kind, the CIs it changes…) are part of the plan, created with it or not at all.
     """
     ensure_allowed(perms.permission_problem(actor, perms.ADD_RELEASE, f"create release {name} {version}"))
     release_type = release_type or policy.release_type
@@ -94,6 +99,7 @@ def release_create(
         planned_start=planned_start,
         planned_end=planned_end,
         description=description,
+        release_notes=release_notes,
         release_manager=manager,
         requested_by=actor,
         els_exit_criteria=els_exit_criteria or {},
@@ -104,6 +110,8 @@ def release_create(
     release.services.set(list(services))
     release.els_staff.set(list(els_staff))
     transition_record(actor=actor, action="release.create", target=release, to_state=release.state)
+    for unit in units:
+        unit_save(release=release, actor=actor, **unit)
     return release
 
 

@@ -1,24 +1,181 @@
-"""Release plans, their packages and the approvals given, in the browser."""
+"""Release plans, their packages and the approvals given, in the browser: lists, the release page with its
+go/no-go checklist, the plan's form, the package page, and the transitions of both (the API's services).
+"""
 
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
+from django.views.generic import TemplateView
 
-from rdm_site.web import ObjectListView
-from releases import selectors
+from cmdb.choices import EnvironmentTier
+from rdm_site.actions import action_ensure
+from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
+from rdm_site.web import ObjectDetailView, ObjectListView, RdmPermissionRequiredMixin, TransitionView, refusal_message
+from releases import selectors, services
+from releases.actions import PACKAGE_ACTIONS, RELEASE_ACTIONS
+from releases.api.views import ReleasePackageViewSet, ReleaseViewSet
+from releases.checklist import checklist_evaluate
 from releases.filtersets import ApprovalFilterSet, ReleaseFilterSet, ReleasePackageFilterSet
-from releases.models import Release
+from releases.forms.release import ReleaseForm, ReleaseUnitFormSet
 from releases.tables import ApprovalTable, PackageTable, ReleaseTable
 
 
 class ReleaseListView(ObjectListView):
-    queryset = Release.objects.select_related("release_manager").prefetch_related("services").order_by("-created")
+    queryset = selectors.releases_table()
     filterset_class = ReleaseFilterSet
     table_class = ReleaseTable
+    create_url_name = "releases:release_create"
+    create_permission = "releases.add_release"
+
+
+def _latest_runs(package) -> list:
+    """The latest run of each suite on the package, by suite name."""
+    return sorted(selectors.latest_test_runs(package).values(), key=lambda run: run.suite)
+
+
+class ReleaseDetailView(ObjectDetailView):
+    """The release page: the plan, units, package, tests, rollback, the go/no-go checklist of a tier (production
+    unless ``?tier=`` says otherwise), the decisions, and the buttons of the release's rule table.
+    """
+
+    queryset = selectors.release_details()
+    template_name = "releases/release_detail.html"
+    action_rules = RELEASE_ACTIONS
+    viewset = ReleaseViewSet
+    transition_url_name = "releases:release_transition"
+
+    def get_context_data(self, **kwargs):
+        release = self.object
+        tier = self.request.GET.get("tier", EnvironmentTier.PRODUCTION)
+        if tier not in EnvironmentTier.values:
+            tier = EnvironmentTier.PRODUCTION
+        current = selectors.release_current_package(release)
+        package = selectors.package_details().get(pk=current.pk) if current else None
+        update_rule = RELEASE_ACTIONS["update"]
+        return super().get_context_data(
+            package=package,
+            latest_runs=_latest_runs(package) if package else [],
+            checklist=checklist_evaluate(release, tier),
+            tiers=EnvironmentTier.choices,
+            decisions=selectors.release_decisions(release),
+            changes=release.changes.order_by("planned_start", "id"),
+            may_edit=update_rule.legal(release) and not update_rule.who_problems(release, self.request.user),
+            **kwargs,
+        )
+
+
+def _field_errors(form, error: InvalidInput) -> bool:
+    """Put the service's "field: problem" complaints next to the form's fields; True when all found a home."""
+    placed = True
+    for problem in error.errors:
+        field, _, text = str(problem).partition(": ")
+        if text and field in form.fields:
+            form.add_error(field, text)
+        else:
+            placed = False
+    return placed
+
+
+class ReleaseCreateView(RdmPermissionRequiredMixin, TemplateView):
+    """A new release plan with its units, created in one call to ``release_create``."""
+
+    permission_required = "releases.add_release"
+    template_name = "releases/release_form.html"
+
+    def get(self, request, *args, **kwargs):
+        form = ReleaseForm(initial={"release_manager": request.user})
+        return self.render_to_response(self.get_context_data(form=form, units=ReleaseUnitFormSet(prefix="units")))
+
+    def post(self, request, *args, **kwargs):
+        form, units = ReleaseForm(request.POST), ReleaseUnitFormSet(request.POST, prefix="units")
+        if form.is_valid() and units.is_valid():
+            try:
+                release = services.release_create(actor=request.user, **form.plan_data(), units=units.units())
+            except NotAllowed:
+                raise
+            except InvalidInput as error:
+                if not _field_errors(form, error):
+                    refusal_message(request, error)
+            except DomainError as error:
+                refusal_message(request, error)
+            else:
+                messages.success(request, f"Release {release} created.")
+                return redirect(release.get_absolute_url())
+        return self.render_to_response(self.get_context_data(form=form, units=units), status=422)
+
+
+class ReleaseUpdateView(RdmPermissionRequiredMixin, TemplateView):
+    """Edit the plan through ``release_update``; only those the rule table's ``update`` admits, and only before
+    the deployment. The units are the build pipeline's (``POST /api/v1/releases/{id}/units/``).
+    """
+
+    permission_required = "releases.view_release"
+    template_name = "releases/release_form.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.release = get_object_or_404(selectors.release_details(), pk=kwargs["pk"])
+        try:
+            action_ensure(RELEASE_ACTIONS, "update", self.release, request.user)
+        except NotAllowed:
+            raise
+        except DomainError as error:
+            refusal_message(request, error)
+            return redirect(self.release.get_absolute_url())
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        return self.render_to_response(self.get_context_data(form=ReleaseForm(instance=self.release)))
+
+    def post(self, request, *args, **kwargs):
+        form = ReleaseForm(request.POST, instance=self.release)
+        if form.is_valid():
+            try:  # the service re-reads the release under a lock: the values the form wrote into it do not count
+                release = services.release_update(release=self.release, actor=request.user, data=form.changed_plan())
+            except NotAllowed:
+                raise
+            except InvalidInput as error:
+                if not _field_errors(form, error):
+                    refusal_message(request, error)
+            except DomainError as error:
+                refusal_message(request, error)
+            else:
+                messages.success(request, f"Release {release} updated.")
+                return redirect(release.get_absolute_url())
+        return self.render_to_response(self.get_context_data(form=form), status=422)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(release=self.release, **kwargs)
+
+
+class ReleaseTransitionView(TransitionView):
+    viewset = ReleaseViewSet
 
 
 class PackageListView(ObjectListView):
     queryset = selectors.packages_list()
     filterset_class = ReleasePackageFilterSet
     table_class = PackageTable
+
+
+class PackageDetailView(ObjectDetailView):
+    """A package: its artifacts with digests, test runs, commits and work items, and who validated or rejected
+    it; validate and reject come from the package rule table (never its builder).
+    """
+
+    queryset = selectors.package_details()
+    template_name = "releases/package_detail.html"
+    action_rules = PACKAGE_ACTIONS
+    viewset = ReleasePackageViewSet
+    transition_url_name = "releases:package_transition"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(latest_runs=_latest_runs(self.object), **kwargs)
+
+
+class PackageTransitionView(TransitionView):
+    viewset = ReleasePackageViewSet
 
 
 class ApprovalListView(ObjectListView):
@@ -29,6 +186,12 @@ class ApprovalListView(ObjectListView):
 
 urlpatterns = [
     path("releases/", ReleaseListView.as_view(), name="release_list"),
+    path("releases/new/", ReleaseCreateView.as_view(), name="release_create"),
+    path("releases/<int:pk>/", ReleaseDetailView.as_view(), name="release_detail"),
+    path("releases/<int:pk>/edit/", ReleaseUpdateView.as_view(), name="release_update"),
+    path("releases/<int:pk>/do/<str:action>/", ReleaseTransitionView.as_view(), name="release_transition"),
     path("packages/", PackageListView.as_view(), name="package_list"),
+    path("packages/<int:pk>/", PackageDetailView.as_view(), name="package_detail"),
+    path("packages/<int:pk>/do/<str:action>/", PackageTransitionView.as_view(), name="package_transition"),
     path("approvals/", ApprovalListView.as_view(), name="approval_list"),
 ]

@@ -511,5 +511,5 @@ def test_notifications_link_to_the_record_they_are_about(world):
         withdrawn.link
         == awaited.link
         == world.release.get_absolute_url()
-        == f"/admin/releases/release/{world.release.pk}/change/"
+        == f"/releases/{world.release.pk}/"
     )
