@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -56,6 +57,10 @@ class Environment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        """An environment's page is the list of its CIs."""
+        return f"{reverse('cmdb:ci_list')}?environment={self.pk}"
+
 
 class Service(models.Model):
     """A business service: what users of the company actually consume, and the unit releases are planned for.
@@ -81,6 +86,9 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("cmdb:service_detail", args=[self.pk])
 
 
 class ConfigurationItem(ConcurrentTransitionMixin, models.Model):
@@ -139,6 +147,9 @@ class ConfigurationItem(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.environment})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("cmdb:ci_detail", args=[self.pk])
 
     def clean_fields(self, exclude=None):
         # Cleaning re-assigns every field, which the protected state field refuses; the
@@ -245,6 +256,9 @@ class Baseline(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("cmdb:baseline_detail", args=[self.pk])
 
 
 class BaselineItem(models.Model):
