@@ -29,20 +29,21 @@ BENCH_DB = "rdm_bench"
 USERS = 60  # more than one API page of 50
 
 
-def bench_env(**extra: str) -> dict[str, str]:
+def bench_env(database: str = BENCH_DB, **extra: str) -> dict[str, str]:
     if "DATABASE_URL" in os.environ:
         parsed = environ.Env.db_url_config(os.environ["DATABASE_URL"])
-        url = os.environ["DATABASE_URL"].replace(f"/{parsed['NAME']}", f"/{BENCH_DB}", 1)
+        url = os.environ["DATABASE_URL"].replace(f"/{parsed['NAME']}", f"/{database}", 1)
     else:
-        url = embedded.database_url(BENCH_DB)
+        url = embedded.database_url(database)
     return {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **extra}
 
 
-def prepare() -> None:
+def prepare(database: str = BENCH_DB) -> None:
+    """The demo data and more than a page of users in ``database`` (made on the embedded server if missing)."""
     embedded.start(postgres="DATABASE_URL" not in os.environ, redis="REDIS_URL" not in os.environ)
     if "DATABASE_URL" not in os.environ:
-        embedded.ensure_database(BENCH_DB)
-    env = bench_env()
+        embedded.ensure_database(database)
+    env = bench_env(database)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], check=True, env=env)
     subprocess.run([PYTHON, "manage.py", "demo_load"], check=True, env=env, stdout=subprocess.DEVNULL)
     script = (

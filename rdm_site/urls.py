@@ -12,6 +12,7 @@ urlpatterns = [
     path("audit/", views.AuditEventListView.as_view(), name="audit"),
     path("search/", views.SearchView.as_view(), name="search"),
     path("tokens/", views.TokenListView.as_view(), name="tokens"),
+    path("tokens/<int:pk>/revoke/", views.TokenRevokeView.as_view(), name="token_revoke"),
     path("", include("releases.urls")),
     path("", include("cmdb.urls")),
     path("", include("deployments.urls")),

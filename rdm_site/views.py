@@ -1,12 +1,13 @@
 import hmac
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import Group, User
 from django.db.models import Prefetch
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -14,22 +15,38 @@ from django.views.generic import ListView, TemplateView, View
 from django_filters.views import FilterView
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from rdm_site import dashboard
+from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
 from rdm_site.exports import audit_csv_lines
 from rdm_site.filtersets import AuditEventFilterSet
+from rdm_site.forms import TokenCreateForm
 from rdm_site.health import DatabaseCollector, readiness
-from rdm_site.models import AuditEvent
+from rdm_site.models import ApiToken, AuditEvent
 from rdm_site.notifications import notifications_mark_read
 from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_of
 from rdm_site.selectors import audit_events_in_id_order, notifications_for, search, tokens_of
-from rdm_site.web import RdmPermissionRequiredMixin
+from rdm_site.tokens import token_create, token_revoke
+from rdm_site.web import RdmPermissionRequiredMixin, refusal_message
 
 
 class HomeView(RdmPermissionRequiredMixin, TemplateView):
+    """The dashboard: the pipeline, what waits for the user, the coming weeks, rollouts, versions, figures."""
+
     permission_required = "auth.view_user"
     template_name = "rdm_site/home.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(roles=roles_of(self.request.user), **kwargs)
+        return super().get_context_data(
+            roles=roles_of(self.request.user),
+            pipeline=dashboard.release_pipeline(),
+            needs=dashboard.needs_action(self.request.user),
+            schedule=dashboard.schedule(),
+            schedule_days=dashboard.SCHEDULE_DAYS,
+            deployments=dashboard.active_deployments(),
+            matrix=dashboard.what_runs_where(),
+            figures=dashboard.headline_figures(),
+            **kwargs,
+        )
 
 
 class TeamView(RdmPermissionRequiredMixin, TemplateView):
@@ -60,6 +77,36 @@ class AuditEventListView(RdmPermissionRequiredMixin, FilterView):
     queryset = AuditEvent.objects.order_by("-id")
     paginate_by = 50
     template_name = "rdm_site/auditevent_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        events = list(context["object_list"])
+        links = audit_object_links(events)
+        for event in events:
+            event.object_url = links.get((event.object_type, event.object_id), "")
+        context["object_list"] = events
+        return context
+
+
+def audit_object_links(events: list[AuditEvent]) -> dict[tuple[str, str], str]:
+    """The page of each record the events are about, for records that still exist and have a page: one query
+    per object type.
+    """
+    ids_by_type: dict[str, set[str]] = {}
+    for event in events:
+        if event.object_type and event.object_id.isdigit():
+            ids_by_type.setdefault(event.object_type, set()).add(event.object_id)
+    links = {}
+    for object_type, ids in ids_by_type.items():
+        try:
+            model = apps.get_model(object_type)
+        except (LookupError, ValueError):
+            continue
+        if not hasattr(model, "get_absolute_url"):
+            continue
+        for pk, record in model._default_manager.in_bulk([int(pk) for pk in ids]).items():
+            links[(object_type, str(pk))] = record.get_absolute_url()
+    return links
 
 
 class AuditExportView(RdmPermissionRequiredMixin, View):
@@ -105,14 +152,25 @@ def metrics(request):
 
 
 class NotificationListView(LoginRequiredMixin, ListView):
-    """A user's own notifications: anyone signed in may read (and mark read) only their own."""
+    """A user's own notifications: anyone signed in may read (and mark read) only their own.
+
+    ``?menu=1`` answers the top bar's dropdown: the latest few unread. Marking read from the dropdown (htmx)
+    answers the menu again, with its count.
+    """
 
     template_name = "rdm_site/notification_list.html"
     context_object_name = "notifications"
     paginate_by = 50
+    menu_size = 5
 
     def get_queryset(self):
         return notifications_for(self.request.user)
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("menu"):
+            unread = notifications_for(request.user).filter(read_at__isnull=True)[: self.menu_size]
+            return render(request, "rdm_site/inc/notifications_menu_items.html", {"latest_unread": unread})
+        return super().get(request, *args, **kwargs)
 
     def post(self, request):
         """Mark one notification (``id``) or all of them read."""
@@ -120,6 +178,8 @@ class NotificationListView(LoginRequiredMixin, ListView):
         if raw_id and not raw_id.isdigit():
             return HttpResponseBadRequest("id must be a notification number")
         marked = notifications_mark_read(user=request.user, ids=[int(raw_id)] if raw_id else None)
+        if request.htmx:
+            return render(request, "rdm_site/inc/notifications_menu.html")
         messages.success(request, f"{marked} notification(s) marked read.")
         return redirect("notifications")
 
@@ -136,11 +196,43 @@ class SearchView(LoginRequiredMixin, TemplateView):
         )
 
 
-class TokenListView(LoginRequiredMixin, ListView):
-    """A user's own API tokens (anyone signed in may hold tokens, scoped to what their roles allow)."""
+class TokenListView(LoginRequiredMixin, TemplateView):
+    """A user's own API tokens (anyone signed in may hold tokens, scoped to what their roles allow), and a form
+    to make one: its secret is shown once, in the answer to that form, and never again.
+    """
 
     template_name = "rdm_site/token_list.html"
-    context_object_name = "tokens"
 
-    def get_queryset(self):
-        return tokens_of(self.request.user)
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("form", TokenCreateForm(user=self.request.user))
+        return super().get_context_data(tokens=tokens_of(self.request.user), **kwargs)
+
+    def post(self, request):
+        form = TokenCreateForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                token, secret = token_create(actor=request.user, **form.service_arguments())
+            except NotAllowed:
+                raise
+            except InvalidInput as error:
+                form.add_service_errors(error)
+            except DomainError as error:
+                refusal_message(request, error)
+            else:
+                messages.success(request, f"Token “{token.name}” made. Copy its secret now: it is not shown again.")
+                return self.render_to_response(
+                    self.get_context_data(form=TokenCreateForm(user=request.user), created=token, secret=secret)
+                )
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class TokenRevokeView(LoginRequiredMixin, View):
+    """Revoke one of one's own tokens (``token_revoke`` refuses anyone else's with 403)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        token = get_object_or_404(ApiToken.objects.select_related("owner"), pk=pk)
+        token_revoke(actor=request.user, token=token)
+        messages.success(request, f"Token “{token.name}” revoked: requests carrying it are refused from now on.")
+        return redirect("tokens")

@@ -1,0 +1,336 @@
+"""What the dashboard shows: the release pipeline, what waits for the signed-in user, the coming four weeks,
+the rollouts running now, what runs where and the headline figures. Reads only; each part costs a fixed number
+of queries whatever the amount of data (a test grows the data tenfold and compares).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.contrib.auth.models import User
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+
+from cmdb.selectors import VersionMatrix, version_matrix
+from deployments.choices import (
+    DEPLOYMENT_ACTIVE_STATES,
+    INCIDENT_OPEN_STATES,
+    STEP_TERMINAL_STATES,
+    DeploymentState,
+    StepKind,
+    StepState,
+)
+from deployments.executors.manual_intervention import ManualInterventionExecutor
+from deployments.models import Deployment, Incident, Step
+from deployments.services import step_available_actions
+from rdm_site.actions import actions_available
+from releases.actions import PACKAGE_ACTIONS, RELEASE_ACTIONS
+from releases.choices import (
+    CHANGE_OPEN_STATES,
+    RELEASE_PRE_DEPLOYMENT_STATES,
+    PackageState,
+    PackageTransition,
+    ReleaseState,
+    ReleaseTransition,
+)
+from releases.models import ChangeRecord, FreezePeriod, Release, ReleasePackage, ReleaseWindow
+from releases.recurrence import zone
+from releases.selectors import (
+    changes_awaiting_assessment_by,
+    changes_awaiting_decision_by,
+    releases_awaiting_decision_by,
+)
+
+# The columns of the pipeline board, in lifecycle order; the side states are shown as counts only.
+PIPELINE_STATES = (
+    ReleaseState.DRAFT,
+    ReleaseState.PLANNED,
+    ReleaseState.SUBMITTED,
+    ReleaseState.APPROVED,
+    ReleaseState.READY,
+    ReleaseState.DEPLOYING,
+    ReleaseState.DEPLOYED,
+    ReleaseState.EARLY_LIFE_SUPPORT,
+    ReleaseState.IN_REVIEW,
+    ReleaseState.CLOSED,
+)
+SIDE_STATES = (ReleaseState.REJECTED, ReleaseState.CANCELLED, ReleaseState.FAILED, ReleaseState.ROLLED_BACK)
+CARDS_PER_COLUMN = 3
+SCHEDULE_DAYS = 28
+ACTIVE_DEPLOYMENTS_SHOWN = 20
+REVIEWS_SHOWN = 10
+
+
+# --- the pipeline ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineColumn:
+    state: str
+    label: str
+    count: int
+    cards: list[Release]
+
+
+@dataclass
+class Pipeline:
+    columns: list[PipelineColumn]
+    side: list[PipelineColumn]
+
+
+def release_pipeline() -> Pipeline:
+    """Releases per state, with the most recently updated few of each board column (two queries)."""
+    counts = dict(Release.objects.order_by().values_list("state").annotate(n=Count("id")))
+    ranked = Release.objects.filter(state__in=PIPELINE_STATES).annotate(
+        rank=Window(RowNumber(), partition_by=F("state"), order_by=[F("updated").desc(), F("id").desc()])
+    )
+    cards: dict[str, list[Release]] = {}
+    for release in ranked.filter(rank__lte=CARDS_PER_COLUMN).order_by("state", "rank"):
+        cards.setdefault(release.state, []).append(release)
+    labels = dict(ReleaseState.choices)
+
+    def column(state: str) -> PipelineColumn:
+        return PipelineColumn(state, labels[state], counts.get(state, 0), cards.get(state, []))
+
+    return Pipeline(columns=[column(state) for state in PIPELINE_STATES], side=[column(s) for s in SIDE_STATES])
+
+
+# --- what waits for the user ----------------------------------------------------------------------------------
+
+
+@dataclass
+class NeedsAction:
+    release_decisions: list[Release]
+    change_decisions: list[ChangeRecord]
+    packages_to_validate: list[ReleasePackage]
+    changes_to_assess: list[ChangeRecord]
+    interventions: list[Step]
+    reviews_due: list[Release]
+
+    @property
+    def total(self) -> int:
+        return sum(
+            len(items)
+            for items in (
+                self.release_decisions,
+                self.change_decisions,
+                self.packages_to_validate,
+                self.changes_to_assess,
+                self.interventions,
+                self.reviews_due,
+            )
+        )
+
+
+def _packages_to_validate(user: User) -> list[ReleasePackage]:
+    """Built packages the package rule table lets ``user`` validate (never their own builds)."""
+    built = ReleasePackage.objects.filter(state=PackageState.BUILT).select_related("release", "built_by")
+    return [
+        package
+        for package in built.order_by("registered_at", "id")
+        if PackageTransition.VALIDATE in actions_available(PACKAGE_ACTIONS, package, user)
+    ]
+
+
+def _interventions_waiting(user: User) -> list[Step]:
+    """Manual intervention steps of running rollouts that wait for an answer ``user`` may give."""
+    waiting = (
+        Step.objects.filter(
+            executor=ManualInterventionExecutor.name, state=StepState.RUNNING, manual_answer="", kind=StepKind.DEPLOY
+        )
+        .select_related("deployment__service", "deployment__environment", "deployment__change", "target__ci")
+        .order_by("deadline", "id")
+    )
+    return [step for step in waiting if "answer" in step_available_actions(step, user)]
+
+
+def _reviews_due(user: User) -> list[Release]:
+    """Releases whose post-implementation review is due (in review), oldest first, that ``user`` may close."""
+    in_review = Release.objects.filter(state=ReleaseState.IN_REVIEW).order_by("review_started_at", "id")
+    closing = RELEASE_ACTIONS[ReleaseTransition.CLOSE]
+    return [release for release in in_review[:REVIEWS_SHOWN] if not closing.who_problems(release, user)]
+
+
+def needs_action(user: User) -> NeedsAction:
+    """Everything waiting for ``user``, as each record's rule table says (so it agrees with the buttons)."""
+    return NeedsAction(
+        release_decisions=releases_awaiting_decision_by(user),
+        change_decisions=changes_awaiting_decision_by(user),
+        packages_to_validate=_packages_to_validate(user),
+        changes_to_assess=changes_awaiting_assessment_by(user),
+        interventions=_interventions_waiting(user),
+        reviews_due=_reviews_due(user),
+    )
+
+
+# --- the coming weeks -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleItem:
+    """Something on the calendar: ``start``/``end`` in UTC, ``time_zone`` the zone it is planned in."""
+
+    kind: str  # window, freeze, deployment, release
+    title: str
+    start: datetime
+    end: datetime | None
+    time_zone: str
+    url: str = ""
+    detail: str = ""
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start.astimezone(zone(self.time_zone))
+
+    @property
+    def local_end(self) -> datetime | None:
+        return self.end.astimezone(zone(self.time_zone)) if self.end else None
+
+
+@dataclass
+class ScheduleDay:
+    day: date
+    items: list[ScheduleItem] = field(default_factory=list)
+
+
+def _window_items(start: datetime, end: datetime) -> list[ScheduleItem]:
+    windows = ReleaseWindow.objects.filter(active=True).prefetch_related("environments").order_by("name")
+    return [
+        ScheduleItem(
+            kind="window",
+            title=window.name,
+            start=occurrence.start,
+            end=occurrence.end,
+            time_zone=window.time_zone,
+            detail=", ".join(environment.name for environment in window.environments.all()),
+        )
+        for window in windows
+        for occurrence in window.occurrences_between(start, end)
+    ]
+
+
+def _freeze_items(start: datetime, end: datetime) -> list[ScheduleItem]:
+    freezes = FreezePeriod.objects.filter(start__lt=end, end__gt=start).order_by("start", "id")
+    return [
+        ScheduleItem(
+            kind="freeze", title=freeze.name, start=freeze.start, end=freeze.end, time_zone="UTC", detail=freeze.reason
+        )
+        for freeze in freezes
+    ]
+
+
+def _deployment_items(start: datetime, end: datetime) -> list[ScheduleItem]:
+    planned = (
+        Deployment.objects.filter(
+            state__in=(DeploymentState.PLANNED, DeploymentState.SCHEDULED),
+            scheduled_for__gte=start,
+            scheduled_for__lt=end,
+        )
+        .select_related("service", "environment")
+        .order_by("scheduled_for", "id")
+    )
+    return [
+        ScheduleItem(
+            kind="deployment",
+            title=f"{deployment.service.name} {deployment.version} to {deployment.environment.name}".replace("  ", " "),
+            start=deployment.scheduled_for,
+            end=None,
+            time_zone="UTC",
+            detail=deployment.get_state_display(),
+        )
+        for deployment in planned
+    ]
+
+
+def _release_items(start: datetime, end: datetime) -> list[ScheduleItem]:
+    planned = Release.objects.filter(
+        state__in=RELEASE_PRE_DEPLOYMENT_STATES, planned_start__gte=start, planned_start__lt=end
+    ).order_by("planned_start", "id")
+    return [
+        ScheduleItem(
+            kind="release",
+            title=f"{release.name} {release.version}",
+            start=release.planned_start,
+            end=release.planned_end,
+            time_zone="UTC",
+            url=release.get_absolute_url(),
+            detail=release.get_state_display(),
+        )
+        for release in planned
+    ]
+
+
+def schedule(start: datetime | None = None, days: int = SCHEDULE_DAYS) -> list[ScheduleDay]:
+    """Windows (their next occurrences), freezes, planned deployments and planned release starts from ``start``
+    for ``days`` days, grouped by UTC day; a freeze already in force is listed on the first day.
+    """
+    start = start or timezone.now()
+    end = start + timedelta(days=days)
+    items = [
+        *_window_items(start, end),
+        *_freeze_items(start, end),
+        *_deployment_items(start, end),
+        *_release_items(start, end),
+    ]
+    days_by_date: dict[date, ScheduleDay] = {}
+    for item in sorted(items, key=lambda item: (max(item.start, start), item.kind, item.title)):
+        day = max(item.start, start).astimezone(UTC).date()
+        days_by_date.setdefault(day, ScheduleDay(day)).items.append(item)
+    return list(days_by_date.values())
+
+
+# --- rollouts and figures -------------------------------------------------------------------------------------
+
+
+def _steps_count(**conditions) -> Coalesce:
+    rows = Step.objects.filter(deployment=OuterRef("pk"), **conditions).exclude(kind=StepKind.ROLLBACK)
+    counted = rows.order_by().values("deployment").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def active_deployments() -> QuerySet[Deployment]:
+    """Rollouts holding their lock (queued, running, paused, rolling back) with steps done and in total."""
+    return (
+        Deployment.objects.filter(state__in=DEPLOYMENT_ACTIVE_STATES)
+        .select_related("service", "environment")
+        .annotate(steps_total=_steps_count(), steps_done=_steps_count(state__in=STEP_TERMINAL_STATES))
+        .order_by("-started_at", "-id")[:ACTIVE_DEPLOYMENTS_SHOWN]
+    )
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    value: int
+    hint: str = ""
+
+
+def headline_figures(now: datetime | None = None) -> list[Figure]:
+    """A handful of numbers: releases this month, rollouts of the last 30 days, open changes and incidents."""
+    now = now or timezone.now()
+    month_start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    since = now - timedelta(days=30)
+    releases = Release.objects.aggregate(
+        deployed=Count("id", filter=Q(deployed_at__gte=month_start)),
+        in_flight=Count("id", filter=Q(state__in=[*PIPELINE_STATES[:-1]])),
+    )
+    deployments = Deployment.objects.filter(finished_at__gte=since).aggregate(
+        succeeded=Count("id", filter=Q(state=DeploymentState.SUCCEEDED)),
+        failed=Count("id", filter=Q(state__in=(DeploymentState.FAILED, DeploymentState.ROLLED_BACK))),
+    )
+    open_changes = ChangeRecord.objects.filter(state__in=CHANGE_OPEN_STATES).count()
+    open_incidents = Incident.objects.filter(state__in=INCIDENT_OPEN_STATES).count()
+    return [
+        Figure("Releases deployed this month", releases["deployed"], f"since {month_start:%d %b}"),
+        Figure("Releases in flight", releases["in_flight"], "draft to in review"),
+        Figure("Deployments succeeded", deployments["succeeded"], "last 30 days"),
+        Figure("Deployments failed or rolled back", deployments["failed"], "last 30 days"),
+        Figure("Open changes", open_changes, "not yet carried out"),
+        Figure("Open incidents", open_incidents, "open or acknowledged"),
+    ]
+
+
+def what_runs_where() -> VersionMatrix:
+    return version_matrix()
