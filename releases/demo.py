@@ -6,7 +6,7 @@ Needs the demo users and the demo CMDB first. Policies, windows, freezes and tem
 carries the approvals, evidence, notifications and audit trail a real one would.
 
 - Customer Portal 1.9: a draft.
-- Search 2.8: submitted, awaiting its service owner's approval.
+- Search 2.8: submitted, awaiting its service owner's approval; every other production gate is green.
 - Web Shop 5.1: approved and ready, every production gate green, an approved change inside the next window.
 - Payments 2.4: approved but blocked: the latest regression run has critical failures.
 - Notifications 0.9: submitted, planned inside the year-end freeze; its change awaits assessment.
@@ -280,9 +280,20 @@ def _awaiting_approval(demo: _Demo) -> None:
         description="Fixes stemming for compound words.",
         units=[("search-api", UnitKind.APPLICATION_ARTIFACT, "2.8.0", True, ["search-api"])],
     )
-    if release is not None:
-        services.release_plan(release=release, actor=demo.user("rita.release"))
-        services.release_submit(release=release, actor=demo.user("rita.release"))
+    if release is None:
+        return
+    services.release_plan(release=release, actor=demo.user("rita.release"))
+    services.release_submit(release=release, actor=demo.user("rita.release"))
+    # built, tested and prepared while the approval is awaited: the approver reads a complete checklist
+    demo.package(
+        release,
+        "2.8.0+97",
+        SHA["search"],
+        commits=[{"sha": "e0a4f2c9d1", "message": "Stem compound words", "author": "mia"}],
+        work_items=["SRCH-58"],
+        results=[("regression", 96, 0, 0, 1)],
+    )
+    demo.gates(release)
 
 
 def _ready(demo: _Demo) -> None:
