@@ -229,7 +229,7 @@ class TargetCell:
 class GridWave:
     wave: Wave
     cells: list[TargetCell]
-    gate_steps: list[Step]  # the wave's health checks that are not run per target
+    wave_steps: list[Step]  # run once for the wave: steps marked "run once", health checks not run per target
 
     @property
     def rolled_back(self) -> bool:
@@ -250,8 +250,7 @@ def rollout_grid(deployment: Deployment) -> list[GridWave]:
     for step in steps:
         row = waves[step.wave_id]
         if step.target_id is None:
-            if step.kind == StepKind.GATE:
-                row.gate_steps.append(step)
+            row.wave_steps.append(step)
             continue
         key = (step.wave_id, step.target_id)
         if key not in cells:

@@ -179,9 +179,9 @@ def _subjects(grid) -> dict[tuple[str, int], str]:
     """What each wave and step of the grid is called in the events list."""
     labels = {}
     for row in grid:
-        labels[("wave", row.wave.pk)] = str(row.wave)
-        for step in row.gate_steps:
-            labels[("step", step.pk)] = f"{step.name} ({row.wave})"
+        labels[("wave", row.wave.pk)] = f"Wave {row.wave.index + 1}: {row.wave.name}"
+        for step in row.wave_steps:
+            labels[("step", step.pk)] = step.name
         for cell in row.cells:
             for step in cell.steps:
                 labels[("step", step.pk)] = f"{step.name} on {cell.name}"

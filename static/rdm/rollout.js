@@ -69,7 +69,6 @@
       if (step) {
         setState(step, message.state);
         step.querySelector(".rdm-step-state").textContent = stateText(message.state);
-        step.setAttribute("aria-label", step.dataset.label + ": " + stateText(message.state) + "; show its log");
       }
     } else if (message.type === "wave") {
       const badge = root.querySelector('[data-wave-state="' + message.wave + '"]');
@@ -92,7 +91,7 @@
   function busy(id) {
     // Not while a confirmation is open or an answer is being written: the page catches up afterwards.
     const part = document.getElementById(id);
-    if (document.querySelector(".modal.show") && id === "rollout-controls") return true;
+    if (id === "rollout-controls" && document.body.classList.contains("modal-open")) return true;
     return part !== null && part.contains(document.activeElement) && document.activeElement.matches("input, textarea");
   }
 
@@ -115,6 +114,8 @@
             refreshAgain = true;
             continue;
           }
+          // forms rendered for the live request go back to this page after posting
+          for (const next of replacement.querySelectorAll('input[name="next"]')) next.value = window.location.pathname;
           current.replaceWith(replacement);
           if (window.htmx) window.htmx.process(replacement);
         }
@@ -134,10 +135,10 @@
     root.rdmStream = source;
     source.onopen = function () {
       retryDelay = 1000;
-      showStatus("live", "bg-success text-white");
+      showStatus("live", "rdm-live");
     };
     source.onerror = function () {
-      showStatus("reconnecting…", "bg-warning text-dark");
+      showStatus("reconnecting…", "rdm-reconnecting");
       if (source.readyState !== EventSource.CLOSED) return; // the browser reconnects by itself
       source.close();
       setTimeout(connect, retryDelay); // it gave up: start again from the last event seen
@@ -148,7 +149,7 @@
     }
     source.addEventListener("end", function () {
       source.close();
-      showStatus("finished: this page is its record", "bg-secondary text-white");
+      showStatus("finished: this page is its record", "rdm-finished");
       scheduleRefresh();
     });
   }
