@@ -279,3 +279,33 @@ def test_the_package_page_of_a_validated_package(client, world):
     assert "Validated by" in page
     assert "abc1234def"[:8] in page
     assert "SHOP-1" in page
+
+
+def test_release_notes_are_rendered_from_markdown_without_raw_html(client, world):
+    services.release_update(
+        release=world.release, actor=world.people.rm, data={"release_notes": "**Bold** <script>alert(1)</script>"}
+    )
+    client.force_login(world.people.viewer)
+    page = client.get(world.release.get_absolute_url()).content.decode()
+    assert "<strong>Bold</strong>" in page
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_rollback_steps_and_backup_evidence_are_posted_from_the_page_through_the_services(client, world):
+    release, p = world.release, world.people
+    client.force_login(p.rm)
+    assert 'name="steps"' in client.get(release.get_absolute_url()).content.decode()
+    url = reverse("releases:release_transition", args=[release.pk, "rollback_plan"])
+    assert client.post(url, {"steps": "1. Redeploy 1.9"}).status_code == 302
+    assert world.reload().rollback_plan.steps == "1. Redeploy 1.9"
+    client.force_login(p.ci)
+    evidence_url = reverse("releases:release_transition", args=[release.pk, "evidence"])
+    answer = client.post(evidence_url, {"gate": "backups_verified", "note": "nightly", "link": "https://b.example/1"})
+    assert answer.status_code == 302
+    client.force_login(p.dm)
+    page = client.get(release.get_absolute_url()).content.decode()
+    assert "awaits verification" in page
+    client.force_login(p.viewer)
+    assert client.post(url, {"steps": "nothing"}).status_code == 403
+    assert world.reload().rollback_plan.steps == "1. Redeploy 1.9"
