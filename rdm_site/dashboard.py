@@ -59,6 +59,7 @@ PIPELINE_STATES = (
 SIDE_STATES = (ReleaseState.REJECTED, ReleaseState.CANCELLED, ReleaseState.FAILED, ReleaseState.ROLLED_BACK)
 CARDS_PER_COLUMN = 3
 SCHEDULE_DAYS = 28
+SCHEDULE_ITEMS = 60  # the soonest ones: a page that reads in a glance, whatever the number of plans
 ACTIVE_DEPLOYMENTS_SHOWN = 20
 REVIEWS_SHOWN = 10
 
@@ -212,7 +213,7 @@ def _window_items(start: datetime, end: datetime) -> list[ScheduleItem]:
 
 
 def _freeze_items(start: datetime, end: datetime) -> list[ScheduleItem]:
-    freezes = FreezePeriod.objects.filter(start__lt=end, end__gt=start).order_by("start", "id")
+    freezes = FreezePeriod.objects.filter(start__lt=end, end__gt=start).order_by("start", "id")[:SCHEDULE_ITEMS]
     return [
         ScheduleItem(
             kind="freeze", title=freeze.name, start=freeze.start, end=freeze.end, time_zone="UTC", detail=freeze.reason
@@ -229,7 +230,7 @@ def _deployment_items(start: datetime, end: datetime) -> list[ScheduleItem]:
             scheduled_for__lt=end,
         )
         .select_related("service", "environment")
-        .order_by("scheduled_for", "id")
+        .order_by("scheduled_for", "id")[:SCHEDULE_ITEMS]
     )
     return [
         ScheduleItem(
@@ -247,7 +248,7 @@ def _deployment_items(start: datetime, end: datetime) -> list[ScheduleItem]:
 def _release_items(start: datetime, end: datetime) -> list[ScheduleItem]:
     planned = Release.objects.filter(
         state__in=RELEASE_PRE_DEPLOYMENT_STATES, planned_start__gte=start, planned_start__lt=end
-    ).order_by("planned_start", "id")
+    ).order_by("planned_start", "id")[:SCHEDULE_ITEMS]
     return [
         ScheduleItem(
             kind="release",
@@ -262,9 +263,16 @@ def _release_items(start: datetime, end: datetime) -> list[ScheduleItem]:
     ]
 
 
-def schedule(start: datetime | None = None, days: int = SCHEDULE_DAYS) -> list[ScheduleDay]:
+@dataclass
+class Schedule:
+    days: list[ScheduleDay]
+    truncated: bool  # more than SCHEDULE_ITEMS items fall in the period: only the soonest are listed
+
+
+def schedule(start: datetime | None = None, days: int = SCHEDULE_DAYS) -> Schedule:
     """Windows (their next occurrences), freezes, planned deployments and planned release starts from ``start``
-    for ``days`` days, grouped by UTC day; a freeze already in force is listed on the first day.
+    for ``days`` days, the soonest SCHEDULE_ITEMS of them, grouped by UTC day; a freeze already in force is
+    listed on the first day.
     """
     start = start or timezone.now()
     end = start + timedelta(days=days)
@@ -274,11 +282,12 @@ def schedule(start: datetime | None = None, days: int = SCHEDULE_DAYS) -> list[S
         *_deployment_items(start, end),
         *_release_items(start, end),
     ]
+    items.sort(key=lambda item: (max(item.start, start), item.kind, item.title))
     days_by_date: dict[date, ScheduleDay] = {}
-    for item in sorted(items, key=lambda item: (max(item.start, start), item.kind, item.title)):
+    for item in items[:SCHEDULE_ITEMS]:
         day = max(item.start, start).astimezone(UTC).date()
         days_by_date.setdefault(day, ScheduleDay(day)).items.append(item)
-    return list(days_by_date.values())
+    return Schedule(days=list(days_by_date.values()), truncated=len(items) > SCHEDULE_ITEMS)
 
 
 # --- rollouts and figures -------------------------------------------------------------------------------------

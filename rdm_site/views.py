@@ -42,6 +42,7 @@ class HomeView(RdmPermissionRequiredMixin, TemplateView):
             needs=dashboard.needs_action(self.request.user),
             schedule=dashboard.schedule(),
             schedule_days=dashboard.SCHEDULE_DAYS,
+            schedule_items=dashboard.SCHEDULE_ITEMS,
             deployments=dashboard.active_deployments(),
             matrix=dashboard.what_runs_where(),
             figures=dashboard.headline_figures(),

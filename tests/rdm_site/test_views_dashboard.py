@@ -185,7 +185,7 @@ def test_the_schedule_shows_each_item_in_its_own_zone_and_in_utc(client, people,
     WindowFactory(name="Thursday nights", time_zone="America/New_York", environments=[landscape["environment"]])
     client.force_login(people["vera"])
     page = client.get("/")
-    windows = [item for day in page.context["schedule"] for item in day.items if item.kind == "window"]
+    windows = [item for day in page.context["schedule"].days for item in day.items if item.kind == "window"]
     assert len(windows) == 8  # Tuesdays and Thursdays of four weeks
     assert all(item.local_start.hour == 22 for item in windows)
     html = page.content.decode()
