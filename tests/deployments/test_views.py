@@ -1,0 +1,198 @@
+"""Deployments in the browser, through Django's test client: who may see and do what (a forged control changes
+nothing), the start's refusals listing every unmet condition, step logs followed from a line on, and lists whose
+query count does not grow with their rows."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from cmdb.choices import EnvironmentTier
+from deployments import guards, services
+from deployments.choices import DeploymentState
+from deployments.models import Deployment, StepLog
+from rdm_site.roles import Role
+from tests.deployments.conftest import drive, make_landscape
+from tests.deployments.governed import Governed
+from tests.factories import UserFactory
+
+INTERVENTION = {
+    "name": "check",
+    "executor": "manual_intervention",
+    "parameters": {"instructions": "Look at the shop.", "deadline_minutes": 30},
+    "run_once": True,
+}
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(username="vv", roles=[Role.VIEWER])
+
+
+def detail(deployment: Deployment) -> str:
+    return reverse("deployments:deployment_detail", args=[deployment.pk])
+
+
+def transition(deployment: Deployment, action: str) -> str:
+    return reverse("deployments:deployment_transition", args=[deployment.pk, action])
+
+
+def test_a_viewer_reads_every_page_but_gets_no_control_and_a_forged_one_changes_nothing(client, manager, viewer):
+    land = make_landscape()
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    client.force_login(viewer)
+
+    for url in (
+        reverse("deployments:deployment_list"),
+        reverse("deployments:service_deployments", args=[land.service.pk]),
+        detail(deployment),
+        reverse("deployments:deployment_live", args=[deployment.pk]),
+        reverse("deployments:deployment_progress", args=[deployment.pk]),
+    ):
+        assert client.get(url).status_code == 200, url
+    page = client.get(detail(deployment)).content.decode()
+    assert "Confirm start" not in page
+    assert "Discard this plan" not in page
+    assert "Not available to you" in page
+    assert client.get(reverse("deployments:deployment_create")).status_code == 403
+
+    assert client.post(transition(deployment, "start"), {"reason": "forged"}).status_code == 403
+    assert client.post(transition(deployment, "abort"), {"reason": "forged"}).status_code == 403
+    assert client.post(reverse("deployments:deployment_discard", args=[deployment.pk])).status_code == 403
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.PLANNED
+
+
+def test_a_manual_intervention_is_answered_by_a_manager_and_refused_to_a_viewer(client, manager, viewer):
+    land = make_landscape(targets=1, steps=[INTERVENTION])
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    services.deployment_start(deployment=deployment, actor=manager)
+    deployment = drive(deployment)
+    step = deployment.steps.get(name="check")
+    answer = reverse("deployments:step_transition", args=[step.pk, "answer"])
+
+    client.force_login(viewer)
+    page = client.get(detail(deployment)).content.decode()
+    assert "Look at the shop." in page
+    assert "Send the answer" not in page
+    assert client.post(answer, {"answer": "proceed"}).status_code == 403
+    step.refresh_from_db()
+    assert step.manual_answer == ""
+
+    client.force_login(manager)
+    assert "Send the answer" in client.get(detail(deployment)).content.decode()
+    response = client.post(answer, {"answer": "proceed", "reason": "looked", "next": detail(deployment)})
+    assert response.status_code == 302
+    assert response["Location"] == detail(deployment)
+    step.refresh_from_db()
+    assert step.manual_answer == "proceed"
+
+
+def test_a_start_refused_shows_every_unmet_condition_and_the_plan_stays(client, manager):
+    # a production deployment without a package, a change or a window
+    land = make_landscape(tier=EnvironmentTier.PRODUCTION)
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    client.force_login(manager)
+
+    page = client.get(detail(deployment)).content.decode()
+    assert "Not met" in page
+    assert "a production deployment names the approved change it implements" in page
+
+    response = client.post(transition(deployment, "start"), {"reason": ""}, follow=True)
+    conditions = [str(message) for message in response.context["messages"] if "condition" in message.tags]
+    assert conditions == guards.start_conditions(deployment, deployment.created)
+    assert len(conditions) >= 3
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.PLANNED
+
+
+def test_a_governed_release_is_planned_from_the_form_then_started(db, client, django_capture_on_commit_callbacks):
+    governed = Governed()
+    client.force_login(governed.dm)
+    create = reverse("deployments:deployment_create")
+    form = client.get(create, {"release": governed.release.pk})
+    assert form.status_code == 200
+    assert form.context["form"].initial["process"] == governed.process
+
+    response = client.post(
+        create,
+        {
+            "release": governed.release.pk,
+            "process": governed.process.pk,
+            "environment": governed.world.production.pk,
+            "model": "phased",
+            "canary": "1",
+            "percentages": "50, 100",
+            "bake_seconds": "0",
+            "change": governed.change.pk,
+        },
+    )
+    deployment = Deployment.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == detail(deployment)
+    assert deployment.package == governed.package
+    assert deployment.phase_plan == {"canary": 1, "percentages": [50, 100], "bake_seconds": 0}
+    page = client.get(detail(deployment)).content.decode()
+    assert "Not met" not in page
+    assert page.count('data-wave="') == deployment.waves.count() == 3
+
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(transition(deployment, "start"), {"reason": ""})
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.QUEUED
+
+
+def test_a_plan_the_service_refuses_is_shown_again_with_the_reason(client, manager):
+    land = make_landscape()
+    client.force_login(manager)
+    response = client.post(
+        reverse("deployments:deployment_create"),
+        {"process": land.process.pk, "environment": land.environment.pk, "model": "phased"},
+    )
+    assert response.status_code == 422
+    assert "a phased deployment needs rings, or percentages" in response.content.decode()
+    assert not Deployment.objects.exists()
+
+
+def test_a_planned_deployment_is_discarded(client, manager):
+    land = make_landscape()
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    client.force_login(manager)
+    response = client.post(reverse("deployments:deployment_discard", args=[deployment.pk]), {"reason": "wrong model"})
+    assert response.status_code == 302
+    assert not Deployment.objects.filter(pk=deployment.pk).exists()
+
+
+def test_step_logs_are_followed_from_the_last_line_seen(client, manager):
+    land = make_landscape(targets=1)
+    deployment = services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+    services.deployment_start(deployment=deployment, actor=manager)
+    step = drive(deployment).steps.get()
+    lines = list(StepLog.objects.filter(step=step).order_by("id"))
+    assert lines
+    logs = reverse("deployments:step_logs", args=[deployment.pk, step.pk])
+    client.force_login(manager)
+
+    first = client.get(logs).content.decode()
+    assert all(line.message in first for line in lines)
+    assert 'id="step-log-lines"' in first
+    later = client.get(logs, {"after": lines[-1].pk}).content.decode()
+    assert "data-log=" not in later
+    assert "End of the log." in later
+    assert "hx-trigger" not in later  # the step is finished: no more polling
+
+
+@pytest.mark.parametrize("url_name", ["deployments:deployment_list", "deployments:service_deployments"])
+def test_a_list_makes_as_many_queries_for_ten_times_the_rows(client, manager, url_name):
+    land = make_landscape(targets=2)
+    client.force_login(manager)
+    url = reverse(url_name, args=[land.service.pk] if "service" in url_name else [])
+
+    def queries_with(rows: int) -> int:
+        while Deployment.objects.count() < rows:
+            services.deployment_create(actor=manager, process=land.process, environment=land.environment)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    assert queries_with(2) == queries_with(20)
