@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from cmdb.choices import EnvironmentTier
@@ -133,6 +134,9 @@ class ReleasePolicy(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("releases:policy_detail", args=[self.pk])
+
     def gates_for(self, tier: str) -> list[str]:
         """The gate codes this policy requires before a deployment to ``tier``, in checklist order."""
         wanted = set((self.gates_required or {}).get(str(tier), []))
@@ -179,6 +183,9 @@ class ReleaseWindow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("releases:window_detail", args=[self.pk])
 
     def clean(self) -> None:
         super().clean()
@@ -264,6 +271,9 @@ class FreezePeriod(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("releases:freeze_detail", args=[self.pk])
 
     def clean(self) -> None:
         super().clean()
