@@ -42,8 +42,9 @@ _CMDB_EDIT = frozenset(
 _CMDB_EDIT_ANY = _CMDB_EDIT | {"cmdb.edit_any_configurationitem"}
 
 # Release governance (releases.permissions explains each refusal; ownership and segregation of duties
-# are rules there, not rows here). "approve … (not one's own)": Service Owners approve, start ELS and
-# close releases of services they own only; the "*_any_*" permissions lift that limit.
+# are rules there, not rows here). "approve … (not one's own)": Service Owners approve, start ELS, close
+# releases and write their reviews for services they own only; the "*_any_*" permissions lift that limit.
+# Reviews are accepted or returned by Release Managers and Service Owners, never by whoever submitted them.
 _RELEASES_RELEASE_MANAGER = frozenset(
     {
         "releases.add_release",
@@ -72,6 +73,7 @@ _RELEASES_RELEASE_MANAGER = frozenset(
         "releases.verify_gateevidence",
         "releases.add_knowledgearticle",
         "releases.change_knowledgearticle",
+        "releases.decide_review",
     }
 )
 _RELEASES_CHANGE_APPROVER = frozenset({"releases.assess_change", "releases.approve_change"})
@@ -111,6 +113,8 @@ _RELEASES_SERVICE_OWNER = frozenset(
         "releases.review_change",
         "releases.add_knowledgearticle",
         "releases.change_knowledgearticle",
+        "releases.write_review",
+        "releases.decide_review",
     }
 )
 

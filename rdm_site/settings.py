@@ -242,6 +242,7 @@ SPECTACULAR_SETTINGS = {
         "StepKindEnum": "deployments.choices.StepKind",
         "IncidentStateEnum": "deployments.choices.IncidentState",
         "IncidentSeverityEnum": "deployments.choices.IncidentSeverity",
+        "ReviewStateEnum": "releases.choices.ReviewState",
     },
 }
 

@@ -14,13 +14,15 @@ from releases.choices import (
     CHANGE_EDITABLE_STATES,
     CHANGE_OPEN_STATES,
     RELEASE_PRE_DEPLOYMENT_STATES,
+    REVIEW_OPEN_STATES,
     ChangeTransition,
     ChangeType,
     PackageState,
     PackageTransition,
     ReleaseTransition,
+    ReviewTransition,
 )
-from releases.models import ChangeRecord, Release, ReleasePackage
+from releases.models import ChangeRecord, PostImplementationReview, Release, ReleasePackage
 from releases.selectors import release_current_package, release_standard_preapproval
 
 
@@ -220,3 +222,41 @@ CHANGE_ACTIONS: dict[str, ActionRule] = {
 def change_available_actions(change: ChangeRecord, actor: User | None) -> list[str]:
     """What ``actor`` may do with the change now."""
     return actions_available(CHANGE_ACTIONS, change, actor)
+
+
+# --- post-implementation review ---------------------------------------------------------------------
+
+
+def _review_writer(review: PostImplementationReview, actor: User | None, attempt: str):
+    """The owner of one of the release's services writes and submits its review."""
+    problem = perms.permission_problem(actor, perms.WRITE_REVIEW, attempt)
+    if problem:
+        return [problem]
+    return [
+        perms.ownership_problem(actor, review.release.services.select_related("owner"), perms.WRITE_ANY_REVIEW, attempt)
+    ]
+
+
+def _review_decider(review: PostImplementationReview, actor: User | None, attempt: str):
+    """A Release Manager or a Service Owner accepts or returns a review, never the one who submitted it."""
+    problem = perms.permission_problem(actor, perms.DECIDE_REVIEW, attempt)
+    return [problem] if problem else perms.sod_problems(actor, attempt, submitted=review.submitted_by)
+
+
+REVIEW_ACTIONS: dict[str, ActionRule] = {
+    "update": ActionRule(_review_writer, "edit the review of {record.release}", states=(*REVIEW_OPEN_STATES,)),
+    ReviewTransition.SUBMIT: ActionRule(
+        _review_writer, "submit the review of {record.release}", states=(*REVIEW_OPEN_STATES,)
+    ),
+    ReviewTransition.ACCEPT: ActionRule(
+        _review_decider, "accept the review of {record.release}", ReviewTransition.ACCEPT
+    ),
+    ReviewTransition.RETURN: ActionRule(
+        _review_decider, "return the review of {record.release}", ReviewTransition.RETURN
+    ),
+}
+
+
+def review_available_actions(review: PostImplementationReview, actor: User | None) -> list[str]:
+    """What ``actor`` may do with the review now."""
+    return actions_available(REVIEW_ACTIONS, review, actor)

@@ -275,3 +275,41 @@ class Decision(models.TextChoices):
 
 
 DECISION_COLOURS = {Decision.APPROVED: "green", Decision.REJECTED: "firebrick"}
+
+
+# --- post-implementation review ------------------------------------------------------------------
+
+
+class ReviewState(models.TextChoices):
+    DUE = "due", "Due"
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    ACCEPTED = "accepted", "Accepted"
+    RETURNED = "returned", "Returned"
+
+
+# The service owner still has to write (or rework) it: these count as overdue after the due date.
+REVIEW_OPEN_STATES = (ReviewState.DUE, ReviewState.DRAFT, ReviewState.RETURNED)
+
+REVIEW_STATE_COLOURS = {
+    ReviewState.DUE: "orange",
+    ReviewState.DRAFT: "steelblue",
+    ReviewState.SUBMITTED: "purple",
+    ReviewState.ACCEPTED: "green",
+    ReviewState.RETURNED: "firebrick",
+}
+
+
+class ReviewTransition(models.TextChoices):
+    """The verbs of the review; each value is the name of a transition method on PostImplementationReview."""
+
+    START_DRAFT = "start_draft", "Start the draft"
+    SUBMIT = "submit", "Submit"
+    ACCEPT = "accept", "Accept"
+    RETURN = "return_", "Return for rework"
+
+
+class ObjectivesMet(models.TextChoices):
+    YES = "yes", "Yes"
+    PARTLY = "partly", "Partly"
+    NO = "no", "No"

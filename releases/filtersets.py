@@ -8,6 +8,8 @@ from releases.models import (
     ChangeTemplate,
     FreezeOverride,
     FreezePeriod,
+    KnowledgeArticle,
+    PostImplementationReview,
     Release,
     ReleasePackage,
     ReleasePolicy,
@@ -110,3 +112,27 @@ class ApprovalFilterSet(django_filters.FilterSet):
     class Meta:
         model = Approval
         fields = ["release", "change", "approver", "decision"]
+
+
+class ReviewFilterSet(django_filters.FilterSet):
+    """Reviews by state, release, service, assignee, and due date (``due_on__lt=<today>`` with an open state:
+    the overdue ones).
+    """
+
+    state = django_filters.MultipleChoiceFilter(choices=PostImplementationReview._meta.get_field("state").choices)
+
+    class Meta:
+        model = PostImplementationReview
+        fields = {
+            "state": ["exact"],
+            "release": ["exact"],
+            "service": ["exact"],
+            "owner": ["exact"],
+            "due_on": DATE_LOOKUPS,
+        }
+
+
+class KnowledgeArticleFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = KnowledgeArticle
+        fields = ["kind", "service", "release", "package", "review", "configuration_items"]

@@ -51,6 +51,9 @@ IMPLEMENT_CHANGE = "releases.implement_change"
 IMPLEMENT_STANDARD_CHANGE = "releases.implement_standard_change"
 REVIEW_CHANGE = "releases.review_change"
 OVERRIDE_FREEZE = "releases.override_freeze"
+WRITE_REVIEW = "releases.write_review"
+WRITE_ANY_REVIEW = "releases.write_any_review"
+DECIDE_REVIEW = "releases.decide_review"
 
 SOD = "segregation of duties"
 
@@ -93,6 +96,7 @@ def sod_problems(actor: User | None, attempt: str, **relations: User | None) -> 
         "built": "they built its package",
         "recorded": "they recorded it",
         "created": "they created it",
+        "submitted": "they submitted it",
     }
     return [
         f"{_name(actor)} may not {attempt}: {phrases[relation]} ({SOD})."

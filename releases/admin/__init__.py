@@ -2,4 +2,4 @@
 calls a service with the signed-in user (``rdm_site.admin_support``), and every refusal is shown on the page.
 """
 
-from releases.admin import change, evidence, package, policy, release  # noqa: F401 - registers the admins
+from releases.admin import change, evidence, package, policy, release, review  # noqa: F401 - registers the admins

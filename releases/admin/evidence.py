@@ -79,10 +79,11 @@ class ReleaseBaselineAdmin(RecordedElsewhereAdmin):
 
 @admin.register(KnowledgeArticle)
 class KnowledgeArticleAdmin(ServiceBackedAdmin):
-    list_display = ["title", "kind", "service", "release", "author", "updated"]
+    list_display = ["title", "kind", "service", "package", "release", "author", "updated"]
     list_filter = ["kind", "service"]
     search_fields = ["title", "body"]
-    readonly_fields = ["author", "created", "updated"]
+    filter_horizontal = ["configuration_items"]
+    readonly_fields = ["review", "author", "created", "updated"]
     add_permission, change_permission = perms.ADD_KNOWLEDGE_ARTICLE, perms.CHANGE_KNOWLEDGE_ARTICLE
 
     def create(self, request, form):
@@ -94,6 +95,8 @@ class KnowledgeArticleAdmin(ServiceBackedAdmin):
             kind=data["kind"],
             service=data["service"],
             release=data.get("release"),
+            package=data.get("package"),
+            configuration_items=data.get("configuration_items", ()),
         )
 
     def update(self, request, obj, data):

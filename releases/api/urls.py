@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from releases.api import views
+from releases.api import reviews, views
 
 router = SimpleRouter()
 router.register("policies", views.ReleasePolicyViewSet)
@@ -15,3 +15,5 @@ router.register("test-runs", views.TestRunViewSet)
 router.register("changes", views.ChangeRecordViewSet)
 router.register("change-templates", views.ChangeTemplateViewSet)
 router.register("approvals", views.ApprovalViewSet)
+router.register("reviews", reviews.ReviewViewSet)
+router.register("knowledge", reviews.KnowledgeArticleViewSet)

@@ -12,6 +12,7 @@ from releases.models.release import (
     ReleaseUnit,
     RollbackPlan,
 )
+from releases.models.review import PostImplementationReview, ReviewActionItem
 
 __all__ = [
     "Approval",
@@ -22,12 +23,14 @@ __all__ = [
     "GateEvidence",
     "KnowledgeArticle",
     "PackageArtifact",
+    "PostImplementationReview",
     "Release",
     "ReleaseBaseline",
     "ReleasePackage",
     "ReleasePolicy",
     "ReleaseUnit",
     "ReleaseWindow",
+    "ReviewActionItem",
     "RollbackPlan",
     "TestRun",
 ]

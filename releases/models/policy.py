@@ -119,6 +119,11 @@ class ReleasePolicy(models.Model):
         default=14,
         help_text="A patch or emergency release of a service within this many days is a hotfix.",
     )
+    pir_due_days = models.PositiveSmallIntegerField(
+        "review due (days)",
+        default=5,
+        help_text="Days after early life support exits by which the service owner submits the review.",
+    )
     active = models.BooleanField("active", default=True)
 
     class Meta:

@@ -1,6 +1,8 @@
 """The release and what hangs off it: units, rollback plan, gate evidence, baselines, knowledge articles."""
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -20,6 +22,9 @@ from releases.choices import (
     UnitKind,
 )
 from releases.models.policy import validate_exit_criteria
+
+# The text search configuration of the knowledge base (stemming and stop words of English).
+SEARCH_CONFIG = "english"
 
 
 class Release(ConcurrentTransitionMixin, models.Model):
@@ -358,7 +363,12 @@ class ReleaseBaseline(models.Model):
 
 
 class KnowledgeArticle(models.Model):
-    """What the organisation learned and needs again: runbooks, rollback steps, lessons from reviews."""
+    """What the organisation learned and needs again: runbooks, rollback steps, lessons from reviews.
+
+    Attached to a service, and where it applies to the package that deploys it and to the CIs it concerns.
+    ``search_vector`` is computed by PostgreSQL from the title (weight A) and the body (weight B) as a
+    generated column, so every write, however made, keeps the full-text index right.
+    """
 
     title = models.CharField("title", max_length=200)
     body = models.TextField("body")
@@ -374,15 +384,43 @@ class KnowledgeArticle(models.Model):
         related_name="knowledge_articles",
         verbose_name="release",
     )
+    package = models.ForeignKey(
+        "releases.ReleasePackage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="knowledge_articles",
+        verbose_name="package",
+        help_text="The package a runbook or rollback steps are for.",
+    )
+    configuration_items = models.ManyToManyField(
+        "cmdb.ConfigurationItem", blank=True, related_name="knowledge_articles", verbose_name="CIs it concerns"
+    )
+    review = models.ForeignKey(
+        "releases.PostImplementationReview",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="knowledge_articles",
+        verbose_name="review",
+        help_text="The review whose lesson it is.",
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="knowledge_articles", verbose_name="author"
     )
     created = models.DateTimeField("created", auto_now_add=True)
     updated = models.DateTimeField("updated", auto_now=True)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("body", weight="B", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         verbose_name = "knowledge article"
         ordering = ["-updated", "-id"]
+        indexes = [GinIndex(fields=["search_vector"], name="releases_knowledge_search")]
 
     def __str__(self) -> str:
         return self.title

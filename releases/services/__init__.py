@@ -56,6 +56,7 @@ from releases.services.policy import (
 from releases.services.release import (
     release_cancel,
     release_close,
+    release_close_problems,
     release_create,
     release_deployed,
     release_deploying,
@@ -66,6 +67,14 @@ from releases.services.release import (
     release_rolled_back,
     release_submit,
     release_update,
+)
+from releases.services.review import (
+    review_accept,
+    review_open,
+    review_return,
+    review_submit,
+    review_update,
+    reviews_remind_overdue,
 )
 
 __all__ = [
@@ -106,6 +115,7 @@ __all__ = [
     "release_baseline_take",
     "release_cancel",
     "release_close",
+    "release_close_problems",
     "release_create",
     "release_deployed",
     "release_deploying",
@@ -122,6 +132,12 @@ __all__ = [
     "release_unit_add",
     "release_unit_update",
     "release_update",
+    "review_accept",
+    "review_open",
+    "review_return",
+    "review_submit",
+    "review_update",
+    "reviews_remind_overdue",
     "rollback_plan_write",
     "rollback_rehearsal_record",
     "stakeholders_notify",

@@ -1,5 +1,5 @@
 """Early life support of a release: it starts after a successful production deployment and exits into
-the post-implementation review.
+the post-implementation review (``releases.services.review``).
 """
 
 from datetime import timedelta
@@ -15,6 +15,7 @@ from releases.checklist import checklist_evaluate, els_plan
 from releases.choices import GateCode, ReleaseTransition
 from releases.models import Release
 from releases.services._state import state_move
+from releases.services.review import review_open
 
 
 @transaction.atomic
@@ -31,7 +32,8 @@ def release_els_start(*, release: Release, actor: User | None = None) -> Release
 
 @transaction.atomic
 def release_review_start(*, release: Release, actor: User | None = None, reason: str = "") -> Release:
-    """ELS exits and the post-implementation review falls due, once the minimum ELS duration has passed.
+    """ELS exits and the post-implementation review falls due (opened, pre-filled, for the service owner),
+    once the minimum ELS duration has passed.
 
     The incident-based exit criteria are the deployments app's to evaluate before it calls this.
     """
@@ -45,7 +47,9 @@ def release_review_start(*, release: Release, actor: User | None = None, reason:
         if now() < earliest:
             problems.append(f"ELS lasts at least {minimum} day(s): it may exit from {earliest:%Y-%m-%d %H:%M %Z}")
     ensure_conditions(f"Early life support of {release} cannot exit yet", problems)
-    return state_move(release, ReleaseTransition.START_REVIEW, actor=actor, entity="release", reason=reason)
+    state_move(release, ReleaseTransition.START_REVIEW, actor=actor, entity="release", reason=reason)
+    review_open(release=release, actor=actor)
+    return release
 
 
 __all__ = ["release_els_start", "release_review_start"]

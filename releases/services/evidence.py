@@ -2,6 +2,7 @@
 and what a release leaves behind: release notes and knowledge articles.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import User
@@ -32,7 +33,15 @@ from releases.choices import (
     KnowledgeKind,
 )
 from releases.exceptions import AlreadyDecided, IllegalTransition, InvalidInput
-from releases.models import GateEvidence, KnowledgeArticle, Release, ReleaseBaseline, RollbackPlan
+from releases.models import (
+    GateEvidence,
+    KnowledgeArticle,
+    PostImplementationReview,
+    Release,
+    ReleaseBaseline,
+    ReleasePackage,
+    RollbackPlan,
+)
 from releases.selectors import release_current_package
 
 
@@ -280,8 +289,13 @@ def knowledge_article_create(
     kind: KnowledgeKind | str,
     service,
     release: Release | None = None,
+    package: ReleasePackage | None = None,
+    configuration_items: Iterable[ConfigurationItem] = (),
+    review: PostImplementationReview | None = None,
 ) -> KnowledgeArticle:
-    """Write down a runbook, rollback steps or a lesson learned, for a service (and the release it came from)."""
+    """Write down a runbook, rollback steps or a lesson learned, for a service (and the package it is for, the
+    CIs it concerns, the release and review it came from).
+    """
     ensure_allowed(perms.permission_problem(actor, perms.ADD_KNOWLEDGE_ARTICLE, "write a knowledge article"))
     article = KnowledgeArticle(
         title=require_text(title, "a title"),
@@ -289,15 +303,18 @@ def knowledge_article_create(
         kind=kind,
         service=service,
         release=release,
+        package=package,
+        review=review,
         author=actor,
     )
     validated(article)
     article.save()
+    article.configuration_items.set(list(configuration_items))
     transition_record(actor=actor, action="knowledge_article.create", target=article)
     return article
 
 
-KNOWLEDGE_EDITABLE_FIELDS = ("title", "body", "kind", "service", "release")
+KNOWLEDGE_EDITABLE_FIELDS = ("title", "body", "kind", "service", "release", "package", "configuration_items")
 
 
 @transaction.atomic

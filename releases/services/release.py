@@ -33,9 +33,9 @@ from rdm_site.transitions import transition_record
 from releases import permissions as perms
 from releases.actions import RELEASE_ACTIONS
 from releases.checklist import Checklist, checklist_evaluate
-from releases.choices import BaselineKind, ReleaseTransition
+from releases.choices import BaselineKind, ReleaseTransition, ReviewState
 from releases.exceptions import InvalidInput
-from releases.models import Release, ReleasePolicy
+from releases.models import PostImplementationReview, Release, ReleasePolicy
 from releases.selectors import release_approver_candidates, release_standard_preapproval
 from releases.services._state import state_move
 from releases.services.approval import APPROVAL_AWAITED, approvals_withdraw
@@ -285,24 +285,37 @@ def release_rolled_back(*, release: Release, actor: User | None = None, reason: 
     return _deployment_ended(release, actor, ReleaseTransition.MARK_ROLLED_BACK, reason)
 
 
+def release_close_problems(release: Release) -> list[str]:
+    """Every reason the release may not close yet: its review accepted, and the CMDB updated (a post-release
+    baseline linked).
+    """
+    problems = []
+    review = PostImplementationReview.objects.filter(release=release).first()
+    if review is None:
+        problems.append("its post-implementation review has not fallen due (it does when early life support exits)")
+    elif review.state != ReviewState.ACCEPTED:
+        problems.append(f"accept its post-implementation review (it is {review.get_state_display().lower()})")
+    if not release.baselines.filter(kind=BaselineKind.POST_RELEASE).exists():
+        problems.append("take the post-release baseline (the CMDB must show what is live now)")
+    return problems
+
+
 @transaction.atomic
 def release_close(*, release: Release, actor: User | None, reason: str = "") -> Release:
-    """Close the release once its review is accepted (the PIR service calls this) and the CMDB is updated:
-    a post-release baseline must be linked.
+    """Close the release once its review is accepted and the CMDB is updated. Accepting the review closes it
+    when the baseline is there already; this is for a baseline linked afterwards.
     """
     reason = bounded_text(reason, "the reason for closing")
     release = locked(release)
     action_ensure(RELEASE_ACTIONS, ReleaseTransition.CLOSE, release, actor)
-    problems = []
-    if not release.baselines.filter(kind=BaselineKind.POST_RELEASE).exists():
-        problems.append("take the post-release baseline (the CMDB must show what is live now)")
-    ensure_conditions(f"Release {release} cannot close", problems)
+    ensure_conditions(f"Release {release} cannot close", release_close_problems(release))
     return state_move(release, ReleaseTransition.CLOSE, actor=actor, entity="release", reason=reason)
 
 
 __all__ = [
     "release_cancel",
     "release_close",
+    "release_close_problems",
     "release_create",
     "release_deployed",
     "release_deploying",

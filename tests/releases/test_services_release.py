@@ -17,6 +17,7 @@ from releases.exceptions import AlreadyDecided, IllegalTransition, InvalidInput,
 from releases.models import Approval, ChangeRecord
 from tests.factories import UserFactory
 from tests.releases.conftest import (
+    accept_review,
     approve_plan,
     approved_change,
     green_release,
@@ -87,6 +88,7 @@ def test_a_release_goes_from_draft_to_closed_and_every_move_is_audited(world):
     release.els_min_duration_days = 0
     release.save(update_fields=["els_min_duration_days"])
     services.release_review_start(release=release, actor=p.dm)
+    accept_review(world)
     services.release_baseline_take(release=release, actor=p.rm, kind=BaselineKind.POST_RELEASE)
     services.release_close(release=release, actor=p.so)
     # then it is closed, and the audit trail holds every transition with its from and to states

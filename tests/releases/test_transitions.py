@@ -21,7 +21,7 @@ from releases.choices import (
     ReleaseTransition,
 )
 from releases.models import Release
-from tests.releases.conftest import SHA, green_release
+from tests.releases.conftest import SHA, accept_review, green_release
 from tests.releases.factories import ChangeFactory, ChangeTemplateFactory, FreezeFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +36,7 @@ def _walk_every_path(world) -> None:
     services.release_els_start(release=release, actor=p.so)
     Release.objects.filter(pk=release.pk).update(els_min_duration_days=0)  # no need to wait out ELS here
     services.release_review_start(release=release, actor=p.dm)
+    accept_review(world)
     services.release_baseline_take(release=release, actor=p.rm, kind=BaselineKind.POST_RELEASE)
     services.release_close(release=release, actor=p.so)
     # a rejected plan, re-planned, then re-opened by an edit after approval, and cancelled
