@@ -62,7 +62,18 @@
             height: 22,
           },
         },
-        { selector: "node.root", style: { width: 34, height: 34, "border-width": 4, "border-color": "#5c0d14", "font-weight": "bold" } },
+        {
+          selector: "node.root",
+          style: {
+            width: 34,
+            height: 34,
+            "border-width": 4,
+            "border-color": "#5c0d14",
+            "font-weight": "bold",
+            "text-valign": "top",
+            "text-margin-y": -4,
+          },
+        },
         {
           selector: "edge",
           style: {

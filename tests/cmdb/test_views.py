@@ -128,6 +128,16 @@ def test_the_impact_page_lists_the_services_hurt_and_the_graph_data(client, peop
     assert "rdm/impact-graph.js" in html
 
 
+def test_each_ci_hurt_further_away_shows_its_path_from_the_broken_one(client, people):
+    server = _ci("db-server-1")
+    client.force_login(people["vera.viewer"])
+    html = client.get(reverse("cmdb:ci_impact", args=[server.pk])).content.decode()
+    web_shop = html[html.index('<tr data-ci="web-shop">') :].split("</tr>", 1)[0]
+    assert "<td>2</td>" in web_shop
+    assert "db-server-1 → orders-db → web-shop" in web_shop
+    assert "web-shop <em>depends on</em> orders-db" in web_shop
+
+
 def test_the_impact_depth_is_checked_as_the_api_checks_it(client, people):
     orders_db = _ci("orders-db")
     client.force_login(people["vera.viewer"])
