@@ -19,4 +19,6 @@ RUN SECRET_KEY=build-only-placeholder-key-not-used-at-run-time-0123456789abcdef 
     python manage.py collectstatic --noinput -v 0
 USER rdm
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn rdm_site.wsgi:application --bind 0.0.0.0:8000 --worker-class gthread --workers ${WEB_WORKERS:-2} --threads ${WEB_THREADS:-8} --access-logfile -"]
+# The same web server as `make run` and the tests (rdm_site/launcher.py web_command; docs/serving.md says why).
+ENV HOST=0.0.0.0 PORT=8000
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m rdm_site.launcher serve"]

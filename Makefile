@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api bench-pages install services-start services-stop clean assets
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api bench-pages bench-live install services-start services-stop clean assets
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-serving bench-rollout bench-api bench-pages
+bench: bench-serving bench-rollout bench-api bench-pages bench-live
 
 bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving
@@ -46,6 +46,9 @@ bench-rollout: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python -m bench.api
+
+bench-live: $(STAMP)
+	$(BIN)/python -m bench.live
 
 bench-pages: $(STAMP)
 	$(BIN)/python -m bench.pages

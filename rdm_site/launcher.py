@@ -1,6 +1,7 @@
 """``make run``: embedded servers if needed, migrate, demo data, then web + worker + beat.
 
-Ctrl-C stops every process this started, including the embedded servers.
+Ctrl-C stops every process this started, including the embedded servers. ``python -m rdm_site.launcher serve``
+runs the web server alone (the container image's command).
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ PYTHON = sys.executable
 
 
 def web_command(bind: str) -> list[str]:
-    """How RDM serves HTTP, in production and in tests alike (docs/serving.md says why)."""
+    """How RDM serves HTTP, in production and in tests alike (docs/serving.md says why).
+
+    Many threads, because an open live event stream holds one while it waits; a connection pool, so that
+    the database sees a few connections per process however many threads there are.
+    """
     return [
         PYTHON, "-m", "gunicorn", "rdm_site.wsgi:application",
         "--bind", bind,
         "--worker-class", "gthread",
         "--workers", os.environ.get("WEB_WORKERS", "2"),
-        "--threads", os.environ.get("WEB_THREADS", "8"),
+        "--threads", os.environ.get("WEB_THREADS", "256"),
+        "--env", f"DATABASE_POOL={os.environ.get('DATABASE_POOL', 'true')}",
         "--timeout", "60",
         "--graceful-timeout", "10",
         "--access-logfile", "-",
@@ -130,5 +136,13 @@ def _stop(children: list[subprocess.Popen]) -> None:
             child.kill()
 
 
+def serve(host: str, port: int) -> None:
+    """The web server alone, as the container image runs it (``python -m rdm_site.launcher serve``)."""
+    command = web_command(f"{host}:{port}")
+    os.execv(command[0], command)  # noqa: S606 - our own fixed command
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["serve"]:
+        serve(*address_from_environment())
     sys.exit(run(*address_from_environment()))

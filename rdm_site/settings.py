@@ -106,6 +106,14 @@ if min(RDM_RECONCILE_SECONDS, RDM_STEP_LEASE_SECONDS, RDM_STEP_BATCH_SIZE, RDM_S
         "RDM_RECONCILE_SECONDS, RDM_STEP_LEASE_SECONDS, RDM_STEP_BATCH_SIZE and RDM_STEP_SPREAD must be positive"
     )
 
+# --- early life support and incidents (deployments/els.py, deployments/correlation.py) -------------------
+# An incident naming no deployment is tied to a production deployment that succeeded at most this long before.
+RDM_INCIDENT_CORRELATION_HOURS = env.int("RDM_INCIDENT_CORRELATION_HOURS", default=72)
+# Seconds between two evaluations of the running ELS periods' exit criteria (Celery beat).
+RDM_ELS_CHECK_SECONDS = env.float("RDM_ELS_CHECK_SECONDS", default=300.0)
+if RDM_INCIDENT_CORRELATION_HOURS <= 0 or RDM_ELS_CHECK_SECONDS <= 0:
+    raise ImproperlyConfigured("RDM_INCIDENT_CORRELATION_HOURS and RDM_ELS_CHECK_SECONDS must be positive")
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- application ------------------------------------------------------------------------------
@@ -259,6 +267,9 @@ RDM_WEBHOOK_MAX_ATTEMPTS = env.int("RDM_WEBHOOK_MAX_ATTEMPTS", default=8)
 # Retries wait base, 2 x base, 4 x base, … seconds, at most max.
 RDM_WEBHOOK_RETRY_BASE_SECONDS = env.float("RDM_WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 RDM_WEBHOOK_RETRY_MAX_SECONDS = env.float("RDM_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# A deployment's live event stream: keep-alive period, and how long before the browser must reconnect.
+RDM_STREAM_KEEPALIVE = env.float("RDM_STREAM_KEEPALIVE", default=15.0)
+RDM_STREAM_LIFETIME = env.float("RDM_STREAM_LIFETIME", default=300.0)
 
 # --- deployment execution ----------------------------------------------------------------------
 # Outbound HTTP from executors (rdm_site/outbound.py) goes only to these hosts: exact names or

@@ -29,3 +29,12 @@ def test_application_services_run_in_production_mode_on_the_compose_servers():
     assert services["beat"]["command"][:4] == ["celery", "-A", "rdm_site", "beat"]
     assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_web_serves_as_make_run_does_with_threads_for_the_live_streams_and_a_connection_pool():
+    web = _compose()["services"]["web"]
+    assert "command" not in web, "the image's command (python -m rdm_site.launcher serve) serves"
+    assert web["environment"]["WEB_THREADS"] == "${WEB_THREADS:-256}"
+    assert web["environment"]["DATABASE_POOL"] == "true"
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "exec python -m rdm_site.launcher serve" in dockerfile
