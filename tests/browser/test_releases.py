@@ -94,6 +94,8 @@ def test_the_requester_sees_no_approve_button_and_a_forged_approval_is_refused(p
 def test_a_release_manager_plans_a_release_with_two_units_and_sees_every_unmet_condition(page):
     sign_in(page, "rita.release")
     page.goto("/releases/")
+    expect(page.get_by_role("row").filter(has_text="Search 2.8")).to_contain_text("Submitted")
+    shot(page, "releases-list")
     page.get_by_role("link", name="New").click()
     expect(page.get_by_role("heading", name="New release plan")).to_be_visible()
     page.get_by_label("Name", exact=True).fill("Checkout")
