@@ -50,25 +50,27 @@ class SearchGroup:
     records: list
 
 
-# (label, model label, view permission, fields searched); numbers and names match by substring.
+# (label, model label, view permission, fields searched, related rows a result's name reads); numbers and names
+# match by substring.
 _SEARCHED = (
-    ("Releases", "releases.Release", "releases.view_release", ("name", "version")),
-    ("Changes", "releases.ChangeRecord", "releases.view_changerecord", ("number", "title")),
-    ("Services", "cmdb.Service", "cmdb.view_service", ("name", "slug")),
-    ("Configuration items", "cmdb.ConfigurationItem", "cmdb.view_configurationitem", ("name",)),
+    ("Releases", "releases.Release", "releases.view_release", ("name", "version"), ()),
+    ("Changes", "releases.ChangeRecord", "releases.view_changerecord", ("number", "title"), ()),
+    ("Services", "cmdb.Service", "cmdb.view_service", ("name", "slug"), ()),
+    ("Configuration items", "cmdb.ConfigurationItem", "cmdb.view_configurationitem", ("name",), ("environment",)),
 )
 
 
 def search(user, query: str, *, limit: int = 20) -> list[SearchGroup]:
     """Records of each kind ``user`` may view whose name or number contains ``query``."""
     groups = []
-    for label, model_label, permission, fields in _SEARCHED:
+    for label, model_label, permission, fields, related in _SEARCHED:
         if not user.has_perm(permission):
             continue
         matches = Q()
         for field in fields:
             matches |= Q(**{f"{field}__icontains": query})
-        records = list(apps.get_model(model_label).objects.filter(matches).order_by("-pk")[:limit])
+        found = apps.get_model(model_label).objects.filter(matches).select_related(*related)
+        records = list(found.order_by("-pk")[:limit])
         groups.append(SearchGroup(label, records))
     return groups
 

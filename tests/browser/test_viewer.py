@@ -21,6 +21,7 @@ def _visit(page: Page, path: str) -> None:
     response = page.goto(path)
     assert response is not None, path
     assert response.status == 200, f"{path} answered {response.status}"
+    page.wait_for_load_state("networkidle")  # what the page fetches itself (the API docs' schema) must arrive too
     assert page.locator("form[action*='/do/']").count() == 0, f"{path} offers a transition"
     assert page.get_by_role("link", name=re.compile(r"^New\b")).count() == 0, f"{path} offers a New button"
     assert page.get_by_role("button", name=re.compile(r"^New\b")).count() == 0, f"{path} offers a New button"

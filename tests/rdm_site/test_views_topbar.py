@@ -8,7 +8,7 @@ from rdm_site.models import Notification
 from rdm_site.notifications import notification_send
 from rdm_site.roles import Role
 from tests.factories import UserFactory
-from tests.releases.factories import ChangeFactory, ReleaseFactory
+from tests.releases.factories import ChangeFactory, ConfigurationItemFactory, ReleaseFactory
 
 
 @pytest.fixture
@@ -45,6 +45,7 @@ def test_mark_all_read_from_the_dropdown_answers_the_menu_without_a_count(client
 def test_search_groups_results_with_their_state_in_one_query_per_kind(client, vera):
     for n in range(3):
         ReleaseFactory(name=f"Checkout revamp {n}")
+    ConfigurationItemFactory(name="checkout-db")
     ChangeFactory(title="Checkout database index")
     client.force_login(vera)
     page = client.get("/search/", {"q": "checkout"})
@@ -56,6 +57,7 @@ def test_search_groups_results_with_their_state_in_one_query_per_kind(client, ve
         client.get("/search/", {"q": "checkout"})
     for n in range(10):
         ReleaseFactory(name=f"Checkout again {n}")
+        ConfigurationItemFactory(name=f"checkout-{n}")
     with CaptureQueriesContext(connection) as many:
         client.get("/search/", {"q": "checkout"})
     assert len(many) == len(few)
