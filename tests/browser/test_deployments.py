@@ -87,13 +87,11 @@ def planned(process: DeploymentProcess, *, phased: bool = True) -> Deployment:
     )
 
 
-def rollout_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical findings on the rollout page's own parts."""
+def rollout_violations(page: Page, *parts: str) -> list[str]:
+    """axe-core's serious and critical findings on the page's own parts (the rollout's, by default)."""
     axe_violations(page)  # loads axe-core
-    result = page.evaluate(
-        "async () => await axe.run({include: [['[data-rollout]'], ['#rollout-connection']]},"
-        " {resultTypes: ['violations']})"
-    )
+    include = [[part] for part in parts or ("[data-rollout]", "#rollout-connection")]
+    result = page.evaluate("async (include) => await axe.run({include}, {resultTypes: ['violations']})", include)
     return [
         f"{violation['id']}: {violation['help']} ({[node['target'] for node in violation['nodes'][:3]]})"
         for violation in result["violations"]
@@ -136,6 +134,8 @@ def test_a_manager_starts_a_phased_rollout_sees_the_plan_first_pauses_resumes_an
     page.get_by_label("Canary targets").fill("1")
     page.get_by_label("Waves by percentage").fill("100")
     page.get_by_label("Bake time (seconds)").fill("1")
+    assert rollout_violations(page, "form.card") == []
+    shot(page, "deployments-start-form")
     page.get_by_role("button", name="Plan the deployment").click()
 
     # step 2: the stored plan and the guards' answers, before anything runs
@@ -239,7 +239,7 @@ def test_a_manual_intervention_is_answered_from_the_page_and_the_rollout_continu
     expect(page.locator("[data-intervention]")).to_have_count(0)
     deployment.refresh_from_db()
     assert deployment.state == "succeeded"
-    assert deployment.steps.get(name="check").manual_answer == "proceed"
+    assert deployment.steps.get(name="check the basket").manual_answer == "proceed"
 
 
 def test_a_cut_stream_reconnects_and_every_event_is_shown_exactly_once(page, beat, web_shop):
@@ -284,3 +284,26 @@ def test_a_viewer_watches_live_without_controls_and_a_forged_control_is_refused(
     assert_not_reloaded(page)
     assert Deployment.objects.get(pk=deployment.pk).state == "succeeded"
     assert not deployment.events.filter(state="paused").exists()
+
+
+def test_the_dashboard_and_the_list_follow_a_rollout_without_reloading(page, beat, web_shop):
+    process = quick_process(web_shop, "followed", [("deploy", "simulator", {"latency_ms": 800})])
+    deployment = planned(process)
+    services.deployment_start(deployment=deployment, actor=User.objects.get(username="dan.deploy"))
+    sign_in(page, "vera.viewer")
+
+    page.goto("/")
+    mark_page(page)
+    progress = page.locator(f'#active-deployments [data-deployment-progress="{deployment.pk}"]')
+    expect(progress).to_contain_text("/ 2 steps")
+    expect(progress).to_contain_text("1 / 2 steps", timeout=ROLLOUT_TIMEOUT)
+    assert_not_reloaded(page)
+
+    page.goto("/deployments/")
+    mark_page(page)
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=str(deployment.pk), exact=True))
+    expect(row.locator("[data-deployment-state]")).to_have_text("Succeeded", timeout=ROLLOUT_TIMEOUT)
+    expect(row.locator("[data-deployment-progress]")).to_contain_text("2 / 2 steps")
+    assert_not_reloaded(page)
+    page.set_viewport_size({"width": 768, "height": 1024})
+    shot(page, "deployments-list-tablet")
