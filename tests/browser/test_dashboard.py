@@ -7,7 +7,8 @@ from playwright.sync_api import expect
 from rdm_site.dashboard import PIPELINE_STATES
 from rdm_site.models import ApiToken, Notification
 from rdm_site.notifications import notification_send
-from releases.models import Release
+from releases.models import Approval, Release
+from releases.selectors import changes_awaiting_decision_by
 from tests.browser.conftest import axe_violations, shot, sign_in
 
 
@@ -71,3 +72,21 @@ def test_a_token_is_made_shown_once_and_revoked(page):
     row.get_by_role("button", name="Revoke").click()
     expect(page.locator('tr[data-token="jenkins-shop"]')).to_contain_text("Revoked")
     assert ApiToken.objects.get(owner=dan, name="jenkins-shop").revoked_at is not None
+
+
+def test_a_change_approver_approves_from_needs_my_action_in_two_clicks(page):
+    carl = sign_in(page, "carl.cab")
+    waiting = changes_awaiting_decision_by(carl)
+    assert waiting, "the demo has a change waiting for the CAB"
+    change = waiting[0]
+    page.goto("/")
+    needs = page.locator("#needs-my-action")
+    expect(needs.get_by_role("heading", name="Changes to approve")).to_be_visible()
+    needs.get_by_role("button", name=f"Approve {change.number}").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Comment").fill("Low risk, rollback rehearsed.")
+    dialog.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    expect(page.locator(".alert-success")).to_be_visible()
+    expect(page.locator(f'#needs-my-action [data-change="{change.number}"]')).to_have_count(0)
+    assert Approval.objects.filter(change=change, approver=carl, decision="approved").exists()
