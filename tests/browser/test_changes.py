@@ -94,3 +94,33 @@ def test_only_an_emergency_approver_overrides_the_freeze_with_a_reason(page):
         "emma.emergency",
         "Delivery reports are failing for every customer.",
     )
+
+
+def test_a_release_manager_reads_the_windows_next_openings_and_declares_a_freeze(page):
+    sign_in(page, "rita.release")
+    page.goto("/windows/")
+    page.get_by_role("link", name="Production: Tuesday and Thursday nights").click()
+    expect(page.locator(".rdm-rule-words")).to_contain_text("every week on Tuesday and Thursday")
+    openings = page.locator(".rdm-occurrences tbody tr")
+    expect(openings).to_have_count(5)
+    expect(openings.first).to_contain_text("22:00")
+    expect(page.get_by_role("columnheader", name="Opens (Europe/London)")).to_be_visible()
+    assert axe_violations(page) == []
+    shot(page, "window-next-openings")
+
+    page.goto("/freezes/")
+    page.get_by_role("link", name="New").click()
+    page.get_by_label("Name").fill("Black Friday")
+    page.get_by_label("Start (UTC)").fill("2027-11-26T00:00")
+    page.get_by_label("End (UTC)").fill("2027-11-26T00:00")  # not after the start: refused, values kept
+    page.get_by_label("Reason").fill("Peak trading.")
+    page.get_by_label("Web Shop").check()
+    page.watch.expected_statuses.add(422)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".invalid-feedback, .rdm-messages")).not_to_have_count(0)
+    expect(page.get_by_label("Name")).to_have_value("Black Friday")
+    page.get_by_label("End (UTC)").fill("2027-11-30T00:00")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("h1.page-title")).to_have_text("Black Friday")
+    expect(page.locator(".card").filter(has_text="The freeze")).to_contain_text("Web Shop")
+    shot(page, "freeze-declared")
