@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from deployments.models import Deployment, DeploymentEvent, DeploymentProcess, Incident, Step, Wave
+from rdm_site.celery import app
 from rdm_site.exceptions import IllegalTransition, InvalidInput, NotAllowed, UnmetConditions
 from rdm_site.models import Notification
 from releases import services
@@ -21,6 +22,7 @@ from releases.choices import (
 )
 from releases.models import KnowledgeArticle, PostImplementationReview, Release
 from releases.services.review import REVIEW_ACCEPTED, REVIEW_DUE, REVIEW_OVERDUE, REVIEW_RETURNED
+from releases.tasks import reviews_remind_overdue_task
 from tests.releases.conftest import green_release
 from tests.releases.factories import FreezeFactory
 
@@ -357,6 +359,17 @@ def test_an_overdue_review_is_reminded_once_a_day(world):
     # a submitted review is no longer the owner's to write: no reminder
     services.review_submit(review=written(review, p.so), actor=p.so)
     assert services.reviews_remind_overdue(today=today + timedelta(days=2)) == 0
+
+
+def test_the_beat_looks_for_overdue_reviews_every_hour_through_the_task(world):
+    assert app.conf.beat_schedule["reviews-remind-overdue"] == {
+        "task": "releases.tasks.reviews_remind_overdue_task",
+        "schedule": 3600.0,
+    }
+    review = reviewed_release(world)
+    PostImplementationReview.objects.filter(pk=review.pk).update(due_on=timezone.localdate() - timedelta(days=2))
+    assert reviews_remind_overdue_task.apply().get() == 1
+    assert reviews_remind_overdue_task.apply().get() == 0
 
 
 # --- the state machine ----------------------------------------------------------------------------
