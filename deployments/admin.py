@@ -6,11 +6,12 @@ from datetime import UTC
 from django import forms
 from django.contrib import admin
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from deployments import incidents, services
+from deployments import els, incidents, services
 from deployments.choices import (
     DEPLOYMENT_STATE_COLOURS,
+    ELS_STATE_COLOURS,
     INCIDENT_STATE_COLOURS,
     STEP_STATE_COLOURS,
     WAVE_STATE_COLOURS,
@@ -21,6 +22,7 @@ from deployments.models import (
     DeploymentEvent,
     DeploymentLock,
     DeploymentProcess,
+    EarlyLifeSupport,
     Incident,
     Step,
     StepLog,
@@ -214,18 +216,22 @@ PLANNED_FIELDS = [
 ]
 
 
+def _typed_time(when: str):
+    """A time typed in an action's question: ISO 8601, UTC unless it says otherwise."""
+    at = parse_datetime(when.strip())
+    if at is None:
+        raise InvalidInput(f"{when!r} is not a time: write it as 2030-01-31 22:00 (UTC) or with an offset")
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def _schedule_at(deployment: Deployment, actor, when: str | None = None) -> None:
-    """Schedule for ``when`` (typed, ISO 8601, UTC unless it says otherwise), else the time it was planned for."""
+    """Schedule for ``when`` (typed), else the time it was planned for."""
     if when is None:
         at = deployment.scheduled_for
         if at is None:
             raise InvalidInput(f"{deployment} was planned without a time: use 'Schedule at a time'")
     else:
-        at = parse_datetime(when.strip())
-        if at is None:
-            raise InvalidInput(f"{when!r} is not a time: write it as 2030-01-31 22:00 (UTC) or with an offset")
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
+        at = _typed_time(when)
     services.deployment_schedule(deployment=deployment, actor=actor, scheduled_for=at)
 
 
@@ -374,18 +380,47 @@ def _incident_move(service):
     return lambda incident, actor, reason="": service(incident=incident, actor=actor, reason=reason)
 
 
+def _reason_after(given: str, question: str) -> tuple[str, str]:
+    """``"<value>; <reason>"`` typed in an action's question, split."""
+    value, separator, reason = (given or "").partition(";")
+    if not separator:
+        raise InvalidInput(f"Write {question}, a semicolon, then the reason.")
+    return value.strip(), reason.strip()
+
+
+def _correlation_correct(incident: Incident, actor, given: str) -> None:
+    value, reason = _reason_after(given, "the deployment's id (or 'none')")
+    deployment = None
+    if value.lower() != "none":
+        deployment = Deployment.objects.filter(pk=int(value)).first() if value.isdigit() and len(value) < 19 else None
+        if deployment is None:
+            raise InvalidInput(f"No deployment #{value}.")
+    incidents.incident_correlation_correct(incident=incident, actor=actor, deployment=deployment, reason=reason)
+
+
 @admin.register(Incident)
 class IncidentAdmin(ServiceBackedAdmin):
     """Opened and edited through the incident services (an alert's id makes a repeat update the same one)."""
 
-    list_display = ["id", "title", "severity", "state_badge", "deployment", "release", "ci", "source", "opened_at"]
+    list_display = [
+        "id",
+        "title",
+        "severity",
+        "state_badge",
+        "deployment",
+        "correlation",
+        "release",
+        "ci",
+        "source",
+        "opened_at",
+    ]
     list_select_related = ["deployment__service", "deployment__environment", "release", "ci"]
-    list_filter = ["state", "severity", "source"]
+    list_filter = ["state", "severity", "source", "correlation"]
     search_fields = ["title", "external_id"]
     raw_id_fields = ["deployment", "release", "ci"]
     add_permission = incidents.OPEN
     change_permission = incidents.CHANGE
-    fields = [*incidents.INCIDENT_FIELDS, "source", "external_id"]
+    fields = [*incidents.INCIDENT_FIELDS, "correlation", "source", "external_id"]
     actions = [
         service_action("Acknowledge", _incident_move(incidents.incident_acknowledge), permission=incidents.CHANGE),
         service_action(
@@ -398,6 +433,12 @@ class IncidentAdmin(ServiceBackedAdmin):
             "Reopen", _incident_move(incidents.incident_reopen), reason="Why reopen?", permission=incidents.CHANGE
         ),
         service_action("Close", _incident_move(incidents.incident_close), permission=incidents.CHANGE),
+        service_action(
+            "Correct the deployment that caused it",
+            _correlation_correct,
+            reason="The deployment's id (or 'none'), a semicolon, then why: '42; the alert named the wrong host'",
+            permission=incidents.CHANGE,
+        ),
     ]
 
     @admin.display(description="state", ordering="state")
@@ -405,7 +446,7 @@ class IncidentAdmin(ServiceBackedAdmin):
         return badge(obj.state, obj.get_state_display(), INCIDENT_STATE_COLOURS)
 
     def get_readonly_fields(self, request, obj=None):
-        return ["source", "external_id"] if obj is not None else []
+        return ["correlation", "source", "external_id"] if obj is not None else ["correlation"]
 
     def create(self, request, form):
         incident, _ = incidents.incident_open(
@@ -418,3 +459,64 @@ class IncidentAdmin(ServiceBackedAdmin):
 
     def update(self, request, obj, data):
         return incidents.incident_update(incident=obj, actor=request.user, data=data)
+
+
+def _els_extend(period: EarlyLifeSupport, actor, given: str) -> None:
+    when, reason = _reason_after(given, "the new end")
+    els.els_extend(els=period, actor=actor, reason=reason, new_end=_typed_time(when))
+
+
+def _els_move(service):
+    return lambda period, actor, reason="": service(els=period, actor=actor, reason=reason)
+
+
+@admin.register(EarlyLifeSupport)
+class EarlyLifeSupportAdmin(ServiceBackedAdmin):
+    """Opened and started by RDM when a production deployment of a release succeeds; moved only by the actions
+    (the services decide who may: ELS managers, Service Owners for their own services)."""
+
+    list_display = ["id", "release", "deployment", "state_badge", "started_at", "planned_end", "exit_offered_at"]
+    list_select_related = ["release", "deployment__service", "deployment__environment"]
+    list_filter = ["state"]
+    search_fields = ["release__name", "deployment__service__name"]
+    readonly_fields = [
+        "deployment",
+        "release",
+        "state",
+        "staff",
+        "exit_criteria",
+        "min_duration_days",
+        "planned_end",
+        "original_end",
+        "started_at",
+        "exited_at",
+        "exit_offered_at",
+        "criteria",
+    ]
+    fields = readonly_fields
+    actions = [
+        service_action("Start", _els_move(els.els_start)),
+        service_action(
+            "Extend",
+            _els_extend,
+            reason="The new end (UTC, for example 2030-01-31 22:00), a semicolon, then why: '2030-02-03 09:00; a P2'",
+        ),
+        service_action("Withdraw the extension", _els_move(els.els_extension_withdraw), reason="Why?"),
+        service_action("Exit", _els_move(els.els_exit), reason="Why exit now (optional)?"),
+    ]
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        return badge(obj.state, obj.get_state_display(), ELS_STATE_COLOURS)
+
+    @admin.display(description="exit criteria now")
+    def criteria(self, obj):
+        return format_html_join(
+            "", "<div>{} {}</div>", (("✓" if r.met else "✗", str(r)) for r in els.els_criteria_evaluate(obj))
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False  # RDM opens them when a production deployment succeeds
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the actions move them

@@ -201,3 +201,61 @@ INCIDENT_SEVERITY_COLOURS = {
     IncidentSeverity.P3: "orange",
     IncidentSeverity.P4: "steelblue",
 }
+
+
+class CorrelationMethod(models.TextChoices):
+    """How an incident came to be tied to the deployment that caused it (``Incident.correlation``)."""
+
+    NONE = "", "Not linked to a deployment"
+    EXPLICIT = "explicit", "Explicit reference"
+    CI = "ci", "By CI: it touches a CI the deployment changed"
+    IMPACT = "impact", "By impact: it touches a CI downstream of one the deployment changed"
+    CORRECTED = "corrected", "Corrected by a person"
+
+
+class ElsState(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    ACTIVE = "active", "Active"
+    EXTENDED = "extended", "Extended"
+    EXITED = "exited", "Exited"
+
+
+# Under way: the staff are on duty, incidents count against the exit criteria.
+ELS_RUNNING_STATES = frozenset({ElsState.ACTIVE, ElsState.EXTENDED})
+ELS_TERMINAL_STATES = frozenset({ElsState.EXITED})
+ELS_STATE_COLOURS = {
+    ElsState.SCHEDULED: "steelblue",
+    ElsState.ACTIVE: "orange",
+    ElsState.EXTENDED: "darkorange",
+    ElsState.EXITED: "green",
+}
+
+
+class ElsTransition(models.TextChoices):
+    """The verbs of Early Life Support; each value names a transition method on the model."""
+
+    START = "start", "Start"
+    EXTEND = "extend", "Extend"
+    WITHDRAW_EXTENSION = "withdraw_extension", "Withdraw the extension"
+    EXIT = "exit", "Exit"
+
+
+class ElsCriterion(models.TextChoices):
+    """The exit criteria RDM evaluates: counts from the ELS plan (``max_*``) and its minimum duration."""
+
+    MAX_OPEN_P1_P2 = "max_open_p1_p2", "Open P1/P2 incidents at most"
+    MAX_INCIDENTS = "max_incidents", "Incidents during ELS at most"
+    MIN_DURATION = "min_duration", "Minimum duration passed"
+
+
+class DeploymentNotice(models.TextChoices):
+    """Kinds of the notifications the deployments app sends (``Notification.kind``)."""
+
+    STARTED = "deployment.started", "Production deployment started"
+    SUCCEEDED = "deployment.succeeded", "Production deployment succeeded"
+    FAILED = "deployment.failed", "Production deployment failed or aborted"
+    ROLLED_BACK = "deployment.rolled_back", "Production deployment rolled back"
+    ELS_STARTED = "els.started", "Early life support started"
+    ELS_EXIT_OFFERED = "els.exit_offered", "Early life support may exit"
+    ELS_EXITED = "els.exited", "Early life support exited"
+    ELS_INCIDENT = "els.incident", "P1/P2 incident during early life support"

@@ -5,8 +5,11 @@
 - The release follows its production deployment: ``deploying``, then ``deployed``, ``failed`` or
   ``rolled_back``. Deployments to lower tiers do not move the release.
 - Every success updates the versions of the CIs it deployed, in its own environment ("what runs where" is
-  true in every environment); a production success also takes the post-release baseline and is where
-  Early Life Support starts (``on_production_success``).
+  true in every environment); a production success of a release also takes the post-release baseline and
+  starts its Early Life Support (``on_production_success``).
+- A production deployment's start and end (succeeded, failed or aborted, rolled back) are notified to its
+  requester, the release manager and the service owner; lower tiers notify nobody (pipelines deploy there
+  all day, and their pages show the outcome).
 
 Called inside the transaction of the deployment transition, with RDM itself as the actor (the person who
 acted is on the deployment's own audit event). At the start, a refusal from ``releases`` refuses the start.
@@ -22,7 +25,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from deployments.choices import DeploymentState
+from deployments.choices import DeploymentNotice, DeploymentState
 from deployments.models import Deployment
 from rdm_site.domain import shortened
 from rdm_site.exceptions import DomainError
@@ -91,6 +94,36 @@ def deployment_started(deployment: Deployment, actor, checklist=None) -> None:
         release = deployment.package.release
         if release.state != ReleaseState.DEPLOYING:
             release_deploying(release=release, actor=None, checklist=checklist)
+    if is_production(deployment):
+        deployment_notify(deployment, DeploymentNotice.STARTED, actor)
+
+
+# deployment state at its end -> notification kind
+ENDING_NOTICES = {
+    DeploymentState.SUCCEEDED: DeploymentNotice.SUCCEEDED,
+    DeploymentState.FAILED: DeploymentNotice.FAILED,
+    DeploymentState.ABORTED: DeploymentNotice.FAILED,
+    DeploymentState.ROLLED_BACK: DeploymentNotice.ROLLED_BACK,
+}
+
+
+def deployment_notify(deployment: Deployment, kind: str, actor=None) -> None:
+    """Tell the requester, the release manager and the service owner that the deployment started or ended."""
+    from django.contrib.auth.models import User
+
+    from rdm_site.notifications import notification_send
+
+    release = deployment.package.release if deployment.package_id else None
+    ids = [deployment.requested_by_id, release and release.release_manager_id, deployment.service.owner_id]
+    verb = "started" if kind == DeploymentNotice.STARTED else deployment.get_state_display().lower()
+    notification_send(
+        recipients=User.objects.filter(pk__in=[pk for pk in ids if pk]),
+        kind=kind,
+        subject=f"Deployment {deployment} {verb}",
+        body=deployment.outcome or (f"Release {release}." if release else ""),
+        target=deployment,
+        actor=actor,
+    )
 
 
 ENDINGS = {
@@ -132,17 +165,26 @@ def deployment_ended(deployment: Deployment) -> None:
         _follow("update the CMDB", deployment, lambda: ci_versions_record(deployment))
         if is_production(deployment):
             on_production_success(deployment)
+    if is_production(deployment):
+        deployment_notify(deployment, ENDING_NOTICES[deployment.state])
 
 
 def on_production_success(deployment: Deployment) -> None:
-    """A post-release baseline is taken, and (later) ELS starts. The CI versions are already updated."""
+    """A post-release baseline is taken, and the release's Early Life Support starts. The CI versions are
+    already updated."""
     _follow("take the post-release baseline", deployment, lambda: baseline_after(deployment))
     early_life_support_start(deployment)
 
 
 def early_life_support_start(deployment: Deployment) -> None:
-    """Where Early Life Support will start (not built yet): ``releases.services.release_els_start`` and the
-    ELS period of the deployment."""
+    """The deployment's ELS period opens and starts, and the release moves to early life support. A refusal
+    (say, a plan without staff) leaves the period scheduled, for a person to start once the plan is right."""
+    from deployments.els import els_open, els_start
+
+    if not deployment.package_id:
+        return
+    _follow("open early life support", deployment, lambda: els_open(deployment=deployment))
+    _follow("start early life support", deployment, lambda: els_start(els=deployment.early_life_support, actor=None))
 
 
 def deployed_versions(deployment: Deployment) -> dict:

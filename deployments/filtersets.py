@@ -3,15 +3,27 @@
 import django_filters
 
 from deployments.choices import (
+    CorrelationMethod,
     DeploymentModel,
     DeploymentState,
+    ElsState,
     IncidentSeverity,
     IncidentState,
     LogLevel,
     StepKind,
     StepState,
 )
-from deployments.models import Deployment, DeploymentProcess, Incident, Step, StepLog, StepTemplate, Target, Variable
+from deployments.models import (
+    Deployment,
+    DeploymentProcess,
+    EarlyLifeSupport,
+    Incident,
+    Step,
+    StepLog,
+    StepTemplate,
+    Target,
+    Variable,
+)
 
 # Ids in filters: out-of-range numbers are bad input, not a database error.
 _ID = {"min_value": 1, "max_value": 2**63 - 1}
@@ -93,7 +105,21 @@ class IncidentFilterSet(django_filters.FilterSet):
     source = django_filters.CharFilter(max_length=50)
     external_id = django_filters.CharFilter(max_length=200)
     opened = django_filters.IsoDateTimeFromToRangeFilter(field_name="opened_at")
+    correlation = django_filters.MultipleChoiceFilter(choices=CorrelationMethod.choices)
 
     class Meta:
         model = Incident
-        fields = ["state", "severity", "deployment", "release", "ci", "source", "external_id", "opened"]
+        fields = ["state", "severity", "deployment", "release", "ci", "source", "external_id", "opened", "correlation"]
+
+
+class ElsFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=ElsState.choices)
+    service = django_filters.NumberFilter(field_name="deployment__service", **_ID)
+    environment = django_filters.NumberFilter(field_name="deployment__environment", **_ID)
+    staff = django_filters.NumberFilter(field_name="staff", **_ID)
+    planned_end = django_filters.IsoDateTimeFromToRangeFilter()
+    exit_offered = django_filters.BooleanFilter(field_name="exit_offered_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = EarlyLifeSupport
+        fields = ["state", "release", "deployment", "service", "environment", "staff", "planned_end", "exit_offered"]

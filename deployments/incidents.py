@@ -1,9 +1,12 @@
 """Every write about incidents: opened by monitoring or a person, updated, acknowledged, resolved, closed.
 
 An alert that fires twice must not open two incidents: ``incident_open`` with a ``source`` and an
-``external_id`` updates the live incident that alert opened (reopening it when it was resolved). Who may:
-the roles holding ``deployments.add_incident`` (open) and ``deployments.change_incident`` (everything else),
-asked through the one rule table that ``incident_available_actions`` reports.
+``external_id`` updates the live incident that alert opened (reopening it when it was resolved). An incident
+that names no deployment is tied to the one that caused it when it opens (``deployments.correlation``); a
+person may correct that link (``incident_correlation_correct``, with a reason). A P1 or P2 during Early Life
+Support alerts its staff (``deployments.els``). Who may: the roles holding ``deployments.add_incident`` (open)
+and ``deployments.change_incident`` (everything else), asked through the one rule table that
+``incident_available_actions`` reports.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from deployments.choices import INCIDENT_OPEN_STATES, IncidentState
-from deployments.models import Incident
+from deployments.choices import INCIDENT_OPEN_STATES, CorrelationMethod, IncidentState
+from deployments.correlation import incident_correlation
+from deployments.els import els_incident_alert
+from deployments.models import Deployment, Incident
 from rdm_site.actions import ActionRule, action_ensure, actions_available
-from rdm_site.changes import apply_changes
-from rdm_site.domain import apply_transition, bounded_text, ensure_allowed, save, validated
+from rdm_site.changes import apply_changes, audit_value
+from rdm_site.domain import apply_transition, bounded_text, ensure_allowed, require_text, save, validated
 from rdm_site.exceptions import InvalidInput
 from rdm_site.permissions import permission_problem
 from rdm_site.transitions import transition_record
@@ -40,6 +45,7 @@ INCIDENT_ACTIONS = {
     "resolve": ActionRule(_who_changes, "resolve {record}", transition="resolve"),
     "reopen": ActionRule(_who_changes, "reopen {record}", transition="reopen"),
     "close": ActionRule(_who_changes, "close {record}", transition="close"),
+    "correct_correlation": ActionRule(_who_changes, "correct the deployment of {record}"),
 }
 
 
@@ -87,6 +93,7 @@ def incident_open(
         if existing is not None:
             return _alert_again(existing, actor, fields, references), False
     incident = Incident(opened_by=actor, source=source, external_id=external_id, **fields, **references)
+    incident.deployment, incident.correlation = incident_correlation(incident)
     _checked(incident)
     try:
         with transaction.atomic():
@@ -99,9 +106,16 @@ def incident_open(
         target=incident,
         action="incident.open",
         to_state=incident.state,
-        reason=f"{incident.get_severity_display()}" + (f" from {source} {external_id}" if source else ""),
+        reason=incident.get_severity_display() + (f" from {source} {external_id}" if source else "") + _link(incident),
     )
+    els_incident_alert(incident)
     return incident, True
+
+
+def _link(incident: Incident) -> str:
+    if not incident.deployment_id:
+        return ""
+    return f"; deployment {incident.deployment} ({incident.get_correlation_display().lower()})"
 
 
 def _live_alert(source: str, external_id: str) -> Incident | None:
@@ -125,6 +139,10 @@ def _alert_again(incident: Incident, actor: User | None, fields: dict, reference
 def _edit(incident: Incident, actor: User | None, data: dict[str, Any]) -> None:
     action_ensure(INCIDENT_ACTIONS, "update", incident, actor)
     changes = apply_changes(incident, data, INCIDENT_FIELDS)
+    if "deployment" in changes:  # named by a person (or an alert's label) from now on
+        method = CorrelationMethod.EXPLICIT if incident.deployment_id else CorrelationMethod.NONE
+        changes["correlation"] = [incident.correlation, method]
+        incident.correlation = method
     if changes:
         _checked(incident)
         save(incident)
@@ -175,3 +193,25 @@ def incident_reopen(*, incident: Incident, actor: User | None, reason: str = "")
 def incident_close(*, incident: Incident, actor: User | None, reason: str = "") -> Incident:
     """Nothing more to do about a resolved incident."""
     return _move(_locked(incident), "close", actor, bounded_text(reason, "the comment"))
+
+
+@transaction.atomic
+def incident_correlation_correct(
+    *, incident: Incident, actor: User | None, deployment: Deployment | None, reason: str
+) -> Incident:
+    """A person puts right which deployment caused the incident (None: none did); the old and new link and the
+    reason are audited, and RDM does not change it again."""
+    reason = require_text(reason, "the reason for the correction")
+    incident = _locked(incident)
+    action_ensure(INCIDENT_ACTIONS, "correct_correlation", incident, actor)
+    changes = {
+        "deployment": [audit_value(incident.deployment), audit_value(deployment)],
+        "correlation": [incident.correlation, CorrelationMethod.CORRECTED],
+    }
+    incident.deployment, incident.correlation = deployment, CorrelationMethod.CORRECTED
+    _checked(incident)
+    save(incident)
+    transition_record(
+        actor=actor, target=incident, action="incident.correct_correlation", reason=reason, changes=changes
+    )
+    return incident

@@ -11,7 +11,7 @@ import socket
 from celery import shared_task
 from django.db import DatabaseError
 
-from deployments import engine, reconciler
+from deployments import els, engine, reconciler
 
 RETRY = {"acks_late": True, "autoretry_for": (DatabaseError,), "retry_backoff": True, "max_retries": 3}
 
@@ -30,6 +30,12 @@ def steps_run_task(self, deployment_id: int, step_ids: list[int]) -> int:
 @shared_task(acks_late=True, max_retries=0)
 def deployments_reconcile_task() -> dict[str, int]:
     return reconciler.deployments_reconcile()
+
+
+@shared_task(acks_late=True, max_retries=0)
+def els_exits_offer_task() -> int:
+    """Evaluate the running ELS periods and offer the exits that came due (each once)."""
+    return els.els_exits_offer()
 
 
 @shared_task(acks_late=True)

@@ -76,4 +76,9 @@ def _beat_schedule(sender, **kwargs):
         "idempotency-records-purge": {"task": "rdm_site.tasks.idempotency_records_purge_task", "schedule": 3600.0},
         # hourly, so a beat that was down catches up; each overdue review is reminded at most once a day
         "reviews-remind-overdue": {"task": "releases.tasks.reviews_remind_overdue_task", "schedule": 3600.0},
+        "els-exits-offer": {
+            "task": "deployments.tasks.els_exits_offer_task",
+            "schedule": settings.RDM_ELS_CHECK_SECONDS,
+            "options": {"expires": settings.RDM_ELS_CHECK_SECONDS},
+        },
     }

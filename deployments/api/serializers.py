@@ -6,11 +6,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cmdb.models import Environment, Service
-from deployments.choices import DeploymentModel, InterventionAnswer
+from deployments.choices import CorrelationMethod, DeploymentModel, InterventionAnswer
+from deployments.els import els_available_actions, els_criteria_evaluate
 from deployments.incidents import incident_available_actions
 from deployments.models import (
     Deployment,
     DeploymentProcess,
+    EarlyLifeSupport,
     Incident,
     Step,
     StepLog,
@@ -21,6 +23,7 @@ from deployments.models import (
 from deployments.selectors import deployment_plan
 from deployments.services import deployment_available_actions, step_available_actions
 from rdm_site.api.viewsets import ReasonInput
+from rdm_site.domain import REASON_MAX_LENGTH
 from rdm_site.representations import representation_register
 from releases.models import ChangeRecord, ReleasePackage
 
@@ -347,8 +350,16 @@ class EventsQuery(serializers.Serializer):
 # --- incidents --------------------------------------------------------------------------------------------
 
 
+class CorrelationSerializer(serializers.Serializer):
+    """Which deployment caused the incident, and how RDM (or a person) found it."""
+
+    deployment = serializers.IntegerField(source="deployment_id", read_only=True, allow_null=True)
+    method = serializers.ChoiceField(source="correlation", choices=CorrelationMethod.choices, read_only=True)
+
+
 class IncidentSerializer(serializers.ModelSerializer):
     opened_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    correlation = CorrelationSerializer(source="*", read_only=True)
     actions = ActionsField(incident_available_actions)
 
     class Meta:
@@ -362,6 +373,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "deployment",
             "release",
             "ci",
+            "correlation",
             "source",
             "external_id",
             "opened_by",
@@ -382,6 +394,63 @@ class IncidentUpdateSerializer(IncidentSerializer):
         read_only_fields = [*IncidentSerializer.Meta.read_only_fields, "source", "external_id"]
 
 
+class CorrectCorrelationInput(serializers.Serializer):
+    """The deployment that caused the incident (null: none did), and why the link changes."""
+
+    deployment = serializers.PrimaryKeyRelatedField(queryset=Deployment.objects.all(), allow_null=True)
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
+
+
+# --- early life support -------------------------------------------------------------------------------------
+
+
+class CriterionSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="max_open_p1_p2, max_incidents or min_duration.")
+    label = serializers.CharField()
+    met = serializers.BooleanField()
+    figure = serializers.CharField(help_text="What was found.")
+    limit = serializers.CharField(help_text="What the plan allows.")
+
+
+class ElsSerializer(serializers.ModelSerializer):
+    staff = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    criteria = serializers.SerializerMethodField(help_text="Each exit criterion now: met or not, with its figures.")
+    actions = ActionsField(els_available_actions)
+
+    class Meta:
+        model = EarlyLifeSupport
+        fields = [
+            "id",
+            "deployment",
+            "release",
+            "state",
+            "staff",
+            "exit_criteria",
+            "min_duration_days",
+            "planned_end",
+            "original_end",
+            "started_at",
+            "exited_at",
+            "exit_offered_at",
+            "criteria",
+            "created",
+            "updated",
+            "actions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CriterionSerializer(many=True))
+    def get_criteria(self, els):
+        return CriterionSerializer(els_criteria_evaluate(els), many=True).data
+
+
+class ElsExtendInput(serializers.Serializer):
+    """Why the watch goes on, and until when (later than the current planned end)."""
+
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
+    new_end = serializers.DateTimeField()
+
+
 for model, serializer in (
     (DeploymentProcess, DeploymentProcessSerializer),
     (StepTemplate, StepTemplateSerializer),
@@ -390,5 +459,6 @@ for model, serializer in (
     (Deployment, DeploymentDetailSerializer),
     (Step, StepSerializer),
     (Incident, IncidentSerializer),
+    (EarlyLifeSupport, ElsSerializer),
 ):
     representation_register(model, serializer)

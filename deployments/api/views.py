@@ -9,16 +9,19 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from deployments import incidents, services
+from deployments import els, incidents, services
 from deployments.api.alertmanager import AlertmanagerOutcomeSerializer, AlertmanagerPayloadSerializer, alerts_apply
 from deployments.api.serializers import (
     AnswerInput,
+    CorrectCorrelationInput,
     DeploymentCreateSerializer,
     DeploymentDetailSerializer,
     DeploymentEventsSerializer,
     DeploymentProcessSerializer,
     DeploymentProcessUpdateSerializer,
     DeploymentSerializer,
+    ElsExtendInput,
+    ElsSerializer,
     EventsQuery,
     IncidentSerializer,
     IncidentUpdateSerializer,
@@ -36,6 +39,7 @@ from deployments.api.serializers import (
 from deployments.filtersets import (
     DeploymentFilterSet,
     DeploymentProcessFilterSet,
+    ElsFilterSet,
     IncidentFilterSet,
     StepFilterSet,
     StepLogFilterSet,
@@ -536,6 +540,14 @@ class IncidentViewSet(ServiceDecidesMixin, RdmModelViewSet):
         output=IncidentSerializer,
         summary="Close a resolved incident",
     )
+    correct_correlation = transition_action(
+        "correct_correlation",
+        incidents.incident_correlation_correct,
+        record="incident",
+        output=IncidentSerializer,
+        input_serializer=CorrectCorrelationInput,
+        summary="Correct which deployment caused the incident (null: none did), with a reason; audited",
+    )
 
     @extend_schema(
         summary="Prometheus Alertmanager webhook: firing alerts open or update incidents, resolved ones resolve them",
@@ -548,3 +560,49 @@ class IncidentViewSet(ServiceDecidesMixin, RdmModelViewSet):
         given = AlertmanagerPayloadSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         return Response(alerts_apply(actor=request.user, alerts=given.validated_data["alerts"]))
+
+
+# --- early life support ---------------------------------------------------------------------------------------
+
+
+@_documented("ELS period", ElsSerializer)
+class ElsViewSet(RdmReadOnlyViewSet):
+    """Early Life Support periods: one per successful production deployment of a release, started by RDM.
+    Scheduled → active ⇄ extended → exited; ``criteria`` shows each exit criterion now."""
+
+    queryset = els.els_list()
+    serializer_class = ElsSerializer
+    filterset_class = ElsFilterSet
+    permission_classes = [TransitionPermission]
+    ordering_fields = ["created", "planned_end", "started_at", "id"]
+    search_fields = ["release__name", "deployment__service__name"]
+
+    start = transition_action(
+        "start",
+        els.els_start,
+        record="els",
+        output=ElsSerializer,
+        summary="Start a scheduled period with the release's ELS plan in force now",
+    )
+    extend = transition_action(
+        "extend",
+        els.els_extend,
+        record="els",
+        output=ElsSerializer,
+        input_serializer=ElsExtendInput,
+        summary="Extend: a reason and a planned end later than the current one",
+    )
+    withdraw_extension = transition_action(
+        "withdraw_extension",
+        els.els_extension_withdraw,
+        record="els",
+        output=ElsSerializer,
+        summary="Withdraw the extension: back to the originally planned end",
+    )
+    exit = transition_action(
+        "exit",
+        els.els_exit,
+        record="els",
+        output=ElsSerializer,
+        summary="Exit when every criterion holds (each unmet one listed, 422); the release moves to review",
+    )

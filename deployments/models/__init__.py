@@ -5,9 +5,10 @@ deployment X" or "run steps Y"; every write about a running deployment locks its
 (``deployments.engine``), so the deployment lock orders every transaction and no two of them deadlock.
 Writes go through ``deployments.services`` and ``deployments.engine``, reads through ``deployments.selectors``.
 ``process`` holds how a service is deployed, ``rollout`` what a deployment runs, ``incident`` what went wrong
-in a live service.
+in a live service, ``els`` the watch kept after a production success.
 """
 
+from deployments.models.els import EarlyLifeSupport
 from deployments.models.incident import Incident
 from deployments.models.process import (
     DeploymentProcess,
@@ -34,6 +35,7 @@ __all__ = [
     "DeploymentEvent",
     "DeploymentLock",
     "DeploymentProcess",
+    "EarlyLifeSupport",
     "FsmRefreshMixin",
     "Incident",
     "Step",

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from deployments.choices import IncidentSeverity, IncidentState
+from deployments.choices import CorrelationMethod, IncidentSeverity, IncidentState
 from deployments.models.rollout import Deployment, FsmRefreshMixin
 
 
@@ -15,9 +15,11 @@ class Incident(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
     """An interruption or degradation of a service, opened by monitoring or a person.
 
     It names at least one of the deployment, release or CI it concerns, so ELS exit criteria, the PIR and
-    the change failure rate can count it. An alert carries its own id (``source`` + ``external_id``): the
-    same alert firing again updates the incident it opened instead of opening another, until that one is
-    closed. Open → acknowledged → resolved → closed; a resolved incident may be reopened.
+    the change failure rate can count it; when it names no deployment, RDM looks for the production
+    deployment that caused it (``deployments.correlation``) and records how it found it. An alert carries
+    its own id (``source`` + ``external_id``): the same alert firing again updates the incident it opened
+    instead of opening another, until that one is closed. Open → acknowledged → resolved → closed; a
+    resolved incident may be reopened.
     """
 
     title = models.CharField("title", max_length=200)
@@ -42,6 +44,14 @@ class Incident(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
         blank=True,
         related_name="incidents",
         verbose_name="CI",
+    )
+    correlation = models.CharField(
+        "linked to its deployment",
+        max_length=20,
+        choices=CorrelationMethod.choices,
+        blank=True,
+        default=CorrelationMethod.NONE,
+        help_text="How the deployment was found: named, by CI, by impact, or corrected by a person.",
     )
     source = models.CharField(
         "source", max_length=50, blank=True, help_text='What raised it, e.g. "alertmanager"; empty for a person.'

@@ -116,12 +116,13 @@ def test_the_documented_pipeline_journey_runs_as_written(web_server, celery_work
     assert deployment.environment == world.production
     for ci in ConfigurationItem.objects.filter(pk__in=[target.ci_id for target in targets] + [world.ci.pk]):
         assert ci.version == VERSION, ci
-    # the change was implemented, the release deployed, the incident opened against the deployment
+    # the change was implemented, the release deployed and in early life support, the incident opened against
+    # the deployment
     deployment.change.refresh_from_db()
     assert deployment.change.change_type == "standard"
     assert deployment.change.state == "implemented"
     world.release.refresh_from_db()
-    assert world.release.state == "deployed"
+    assert world.release.state == "early_life_support"
     assert Incident.objects.get().deployment == deployment
     # and the trail names the tokens that acted
     starts = AuditEvent.objects.filter(action="deployment.start", object_id=str(deployment.pk))

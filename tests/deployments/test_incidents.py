@@ -174,7 +174,8 @@ def test_who_may_open_and_handle_incidents(responder, role):
     incident = open_incident(responder)
     if may:
         open_incident(person)
-        assert incident_available_actions(incident, person) == ["update", "acknowledge", "resolve"]
+        actions = ["update", "acknowledge", "resolve", "correct_correlation"]
+        assert incident_available_actions(incident, person) == actions
         incidents.incident_acknowledge(incident=incident, actor=person)
     else:
         with pytest.raises(NotAllowed, match="may not open an incident"):

@@ -47,7 +47,7 @@ def test_an_incident_is_opened_updated_and_moved_through_its_lifecycle(monitorin
     body = made.json()
     assert body["state"] == "open"
     assert body["opened_by"] == "prometheus"
-    assert body["actions"] == ["update", "acknowledge", "resolve"]
+    assert body["actions"] == ["update", "acknowledge", "resolve", "correct_correlation"]
     repeat = monitoring.post(
         "/api/v1/incidents/",
         {"title": "latency worse", "severity": "p1", "ci": ci.pk, "source": "datadog", "external_id": "m-1"},
@@ -64,7 +64,7 @@ def test_an_incident_is_opened_updated_and_moved_through_its_lifecycle(monitorin
     assert monitoring.post(f"{url}close/", {}, format="json").status_code == 409
     resolved = monitoring.post(f"{url}resolve/", {"reason": "rolled back"}, format="json").json()
     assert resolved["state"] == "resolved"
-    assert resolved["actions"] == ["update", "reopen", "close"]
+    assert resolved["actions"] == ["update", "reopen", "close", "correct_correlation"]
     assert monitoring.post(f"{url}reopen/", {}, format="json").json()["state"] == "open"
     monitoring.post(f"{url}resolve/", {}, format="json")
     assert monitoring.post(f"{url}close/", {}, format="json").json()["state"] == "closed"

@@ -1,0 +1,119 @@
+"""Incident correlation: an incident is tied to the production deployment that caused it, explicitly, by the CI
+it touches or by impact, only within the window; a person corrects the link, audited."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+
+from cmdb.choices import RelationshipKind
+from deployments import services
+from deployments.choices import CorrelationMethod, DeploymentState
+from deployments.correlation import deployment_cis
+from deployments.incidents import incident_correlation_correct, incident_open, incident_update
+from deployments.models import Deployment
+from rdm_site.exceptions import InvalidInput, NotAllowed
+from rdm_site.models import AuditEvent
+from tests.cmdb.factories import RelationshipFactory
+from tests.deployments.conftest import drive
+from tests.deployments.factories import CiFactory
+from tests.deployments.governed import Governed
+from tests.releases.factories import ReleaseFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def deployed() -> tuple[Governed, Deployment]:
+    """A production deployment of Shop that succeeded just now, on two targets."""
+    governed = Governed(targets=2)
+    deployment = governed.plan()
+    services.deployment_start(deployment=deployment, actor=governed.dm)
+    deployment = drive(deployment)
+    assert deployment.state == DeploymentState.SUCCEEDED
+    return governed, deployment
+
+
+def opened(**references):
+    incident, _ = incident_open(actor=None, title="errors", severity="p3", **references)
+    return incident
+
+
+def test_the_cis_a_deployment_changed_are_its_targets_and_its_units_cis(deployed):
+    governed, deployment = deployed
+    expected = {target.ci for target in governed.targets} | {governed.world.ci}
+    assert set(deployment_cis(deployment)) == expected
+
+
+def test_an_explicit_reference_is_kept(deployed):
+    _, deployment = deployed
+    incident = opened(deployment=deployment)
+    assert (incident.deployment, incident.correlation) == (deployment, CorrelationMethod.EXPLICIT)
+
+
+def test_an_incident_on_a_ci_the_deployment_changed_is_tied_to_it_by_ci(deployed):
+    governed, deployment = deployed
+    incident = opened(ci=governed.targets[1].ci)
+    assert (incident.deployment, incident.correlation) == (deployment, CorrelationMethod.CI)
+    event = AuditEvent.objects.get(action="incident.open", object_id=str(incident.pk))
+    assert f"deployment {deployment}" in event.reason
+
+
+def test_an_incident_downstream_of_a_changed_ci_is_tied_to_it_by_impact(deployed):
+    # given a checkout CI that depends on a target the deployment changed, and one that depends on nothing
+    governed, deployment = deployed
+    checkout = CiFactory(name="checkout", environment=governed.world.production)
+    RelationshipFactory(source=checkout, target=governed.targets[0].ci, kind=RelationshipKind.DEPENDS_ON)
+    unrelated = CiFactory(name="billing", environment=governed.world.production)
+
+    # then an incident on checkout is tied to the deployment by impact, one on billing to nothing
+    incident = opened(ci=checkout)
+    assert (incident.deployment, incident.correlation) == (deployment, CorrelationMethod.IMPACT)
+    alone = opened(ci=unrelated)
+    assert (alone.deployment, alone.correlation) == (None, CorrelationMethod.NONE)
+
+
+def test_outside_the_window_nothing_is_tied(deployed):
+    governed, deployment = deployed
+    Deployment.objects.filter(pk=deployment.pk).update(finished_at=deployment.finished_at - timedelta(hours=73))
+    incident = opened(ci=governed.targets[0].ci)
+    assert (incident.deployment, incident.correlation) == (None, CorrelationMethod.NONE)
+    with override_settings(RDM_INCIDENT_CORRELATION_HOURS=96):
+        assert opened(ci=governed.targets[1].ci).correlation == CorrelationMethod.CI
+
+
+def test_an_incident_naming_another_release_is_not_tied_to_this_deployment(deployed):
+    governed, _ = deployed
+    other = ReleaseFactory(policy=governed.world.policy, services=[governed.world.service])
+    incident = opened(ci=governed.targets[0].ci, release=other)
+    assert incident.correlation == CorrelationMethod.NONE
+
+
+def test_a_person_corrects_the_link_with_a_reason_and_it_is_audited(deployed):
+    governed, deployment = deployed
+    incident = opened(ci=governed.targets[0].ci)
+    people = governed.world.people
+
+    with pytest.raises(InvalidInput):
+        incident_correlation_correct(incident=incident, actor=people.dm, deployment=None, reason="")
+    with pytest.raises(NotAllowed):
+        incident_correlation_correct(incident=incident, actor=people.viewer, deployment=None, reason="not ours")
+
+    incident_correlation_correct(incident=incident, actor=people.dm, deployment=None, reason="a disk filled up")
+    incident.refresh_from_db()
+    assert (incident.deployment, incident.correlation) == (None, CorrelationMethod.CORRECTED)
+    event = AuditEvent.objects.get(action="incident.correct_correlation", object_id=str(incident.pk))
+    assert event.actor_id == people.dm.pk
+    assert event.reason == "a disk filled up"
+    assert event.changes == {
+        "deployment": [str(deployment), None],
+        "correlation": [CorrelationMethod.CI, CorrelationMethod.CORRECTED],
+    }
+
+
+def test_naming_the_deployment_in_an_update_makes_the_link_explicit(deployed):
+    governed, deployment = deployed
+    incident = opened(ci=CiFactory(name="elsewhere", environment=governed.world.production))
+    incident_update(incident=incident, actor=governed.dm, data={"deployment": deployment})
+    incident.refresh_from_db()
+    assert (incident.deployment, incident.correlation) == (deployment, CorrelationMethod.EXPLICIT)
