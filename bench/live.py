@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -226,14 +227,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
 
 
-def measure(name: str, extra_env: dict[str, str], rollout: Rollout, port: int) -> None:
+def measure(name: str, extra_env: dict[str, str], rollout: Rollout, port: int, server_log) -> None:
     from deployments.models import Deployment
     from deployments.services import deployment_abort
 
     with mock.patch.dict(os.environ, extra_env):  # web_command reads WEB_THREADS from the environment
         command = web_command(f"127.0.0.1:{port}")
     process = subprocess.Popen(
-        command, env=bench_env(**extra_env), stdout=subprocess.DEVNULL, cwd=embedded.PROJECT_ROOT
+        command, env=bench_env(**extra_env), stdout=subprocess.DEVNULL, stderr=server_log, cwd=embedded.PROJECT_ROOT
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -298,7 +299,14 @@ def main() -> int:
     for name, extra_env in LAYOUTS.items():
         if chosen and chosen not in name:
             continue
-        measure(name, extra_env, rollout, port)
+        with tempfile.TemporaryFile("w+") as server_log:
+            measure(name, extra_env, rollout, port, server_log)
+            server_log.seek(0)
+            logged = server_log.read()
+        print(
+            f"  server errors (HTTP 500): {logged.count('ERROR django.request')}; "
+            f"PostgreSQL refused connections: {'yes' if 'too many clients' in logged else 'no'}"
+        )
         port += 1
     from rdm_site.redis import redis_client
 
