@@ -134,6 +134,7 @@ class DeploymentDetailView(ObjectDetailView):
     action_rules = services.DEPLOYMENT_ACTIONS
     viewset = DeploymentViewSet
     transition_url_name = "deployments:deployment_transition"
+    with_events = True
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -144,7 +145,6 @@ class DeploymentDetailView(ObjectDetailView):
         now = timezone.now()
         context.update(
             grid=selectors.rollout_grid(deployment),
-            events=selectors.deployment_events_newest(deployment),
             interventions=[
                 (step, "answer" in services.step_available_actions(step, user))
                 for step in selectors.waiting_interventions(deployment).select_related("target__ci", "deployment")
@@ -152,17 +152,25 @@ class DeploymentDetailView(ObjectDetailView):
             starting={action.name: action for action in starting},
             may_discard="delete" in services.deployment_available_actions(deployment, user),
             started=next((event for event in context["timeline"] if event.action == "deployment.start"), None),
+            elapsed=_elapsed(deployment, now),
             now=now,
         )
         if starting:
             context["guard_rows"] = _guard_rows(deployment, now)
             context["schedule_widget"] = DATETIME_WIDGET.format_value(deployment.scheduled_for)
-        labels = _subjects(context["grid"])
-        for event in context["events"]:
+        if self.with_events:
+            context["events"] = self._events(deployment, context["grid"])
+        return context
+
+    def _events(self, deployment: Deployment, grid) -> list:
+        """The events list, newest first, each named as the grid names its wave or step."""
+        events = selectors.deployment_events_newest(deployment)
+        labels = _subjects(grid)
+        for event in events:
             subject = labels.get(("step", event.step_id_ref)) or labels.get(("wave", event.wave_id_ref))
             event.subject = subject or "deployment"
             event.state_label = event.state.replace("_", " ")
-        return context
+        return events
 
 
 def _guard_rows(deployment: Deployment, now) -> list[tuple]:
@@ -188,6 +196,17 @@ def _subjects(grid) -> dict[tuple[str, int], str]:
     return labels
 
 
+def _elapsed(deployment: Deployment, now) -> str:
+    """Time since the start (until the end), as the page's clock shows it: "1 h 5 min", "3 min 20 s", "42 s"."""
+    if deployment.started_at is None:
+        return "—"
+    seconds = max(0, round(((deployment.finished_at or now) - deployment.started_at).total_seconds()))
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds % 60} s" if minutes else f"{seconds} s"
+
+
 def _shown(action):
     """Marking a rollout failed reads as such, and is drawn as the destructive action it is."""
     if action.name == "fail":
@@ -199,6 +218,7 @@ class DeploymentLiveView(DeploymentDetailView):
     """The live parts of the rollout page (header, controls, grid, interventions), re-read when events arrive."""
 
     template_name = "deployments/inc/live.html"
+    with_events = False  # the page adds the events it receives itself
 
 
 class DeploymentTransitionView(TransitionView):

@@ -32,7 +32,7 @@
   function subject(message) {
     if (message.step) {
       const step = root.querySelector('[data-step="' + message.step + '"]');
-      return step ? step.dataset.label : "step #" + message.step;
+      return step ? step.dataset.label : null; // a step planned after the page was drawn (a rollback step)
     }
     if (message.wave) {
       const title = root.querySelector('[data-wave="' + message.wave + '"] .card-title');
@@ -49,7 +49,8 @@
     meta.className = "text-secondary";
     meta.textContent = "#" + message.seq + " " + new Date(message.at).toISOString().slice(11, 19);
     const what = document.createElement("strong");
-    what.textContent = subject(message);
+    what.textContent = subject(message) || "step #" + message.step;
+    if (subject(message) === null) what.dataset.unnamedStep = message.step;
     item.append(meta, " ", what, " → " + message.state.replace(/_/g, " "));
     if (message.message) {
       const note = document.createElement("span");
@@ -81,6 +82,15 @@
       if (badge) badge.textContent = stateText(message.state);
     }
     scheduleRefresh();
+  }
+
+  function nameSteps() {
+    for (const what of events.querySelectorAll("[data-unnamed-step]")) {
+      const step = root.querySelector('[data-step="' + what.dataset.unnamedStep + '"]');
+      if (!step) continue;
+      what.textContent = step.dataset.label;
+      delete what.dataset.unnamedStep;
+    }
   }
 
   function scheduleRefresh() {
@@ -119,6 +129,7 @@
           current.replaceWith(replacement);
           if (window.htmx) window.htmx.process(replacement);
         }
+        nameSteps();
       })
       .catch(() => { refreshAgain = true; })
       .finally(() => {
@@ -141,6 +152,7 @@
       showStatus("reconnecting…", "rdm-reconnecting");
       if (source.readyState !== EventSource.CLOSED) return; // the browser reconnects by itself
       source.close();
+      scheduleRefresh(); // meanwhile the page is re-read, so it moves even while the stream is away
       setTimeout(connect, retryDelay); // it gave up: start again from the last event seen
       retryDelay = Math.min(retryDelay * 2, 15000);
     };
