@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth.models import User
 from rest_framework.exceptions import ParseError
 
-from cmdb.api.parsers import IMPORT_MAX_BYTES, _checked_text
+from cmdb.api.parsers import IMPORT_MAX_BYTES, checked_import_text
 from cmdb.choices import ImportFormat
 from cmdb.models import Baseline, Environment, Service
 from cmdb.selectors import baseline_list
@@ -99,7 +99,7 @@ class CiImportForm(forms.Form):
                 f"The file is too large: {upload.size:,} bytes, at most {IMPORT_MAX_BYTES:,}. Split it."
             )
         try:
-            self.source = _checked_text(upload.read(), ImportFormat(suffix))
+            self.source = checked_import_text(upload.read(), ImportFormat(suffix))
         except ParseError as error:
             raise forms.ValidationError(str(error.detail)) from None
         self.file_format = ImportFormat(suffix)

@@ -58,8 +58,8 @@ class BaselineItemTable(RdmTable):
         model = BaselineItem
         fields = ("ci_name", "environment_name", "service_name", "ci_type", "state", "version", "attributes")
 
-    def render_state(self, value, record):
-        return badge_html(record.get_state_display(), CI_STATE_COLOURS.get(value, "gray"))
+    def render_state(self, record):
+        return badge_html(record.get_state_display(), CI_STATE_COLOURS.get(record.state, "gray"))
 
     def render_attributes(self, value):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return json.dumps(value, sort_keys=True, ensure_ascii=False) if value else "—"

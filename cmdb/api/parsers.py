@@ -23,7 +23,7 @@ class _ImportFileParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read(IMPORT_MAX_BYTES + 1) if stream is not None else b""
-        return _checked_text(raw, self.file_format), self.file_format
+        return checked_import_text(raw, self.file_format), self.file_format
 
 
 class JsonImportParser(_ImportFileParser):
@@ -48,10 +48,11 @@ def import_source(request) -> tuple[str, ImportFormat]:
         raise ValidationError({"file": [f"Name the file .csv or .json (it is {upload.name!r})."]})
     if upload.size > IMPORT_MAX_BYTES:
         raise ValidationError({"file": [f"At most {IMPORT_MAX_BYTES} bytes (it has {upload.size})."]})
-    return _checked_text(upload.read(), ImportFormat(suffix)), ImportFormat(suffix)
+    return checked_import_text(upload.read(), ImportFormat(suffix)), ImportFormat(suffix)
 
 
-def _checked_text(raw: bytes, file_format: ImportFormat) -> str:
+def checked_import_text(raw: bytes, file_format: ImportFormat) -> str:
+    """The file's text, or ``ParseError`` saying why it cannot be imported at all (the browser's upload too)."""
     if len(raw) > IMPORT_MAX_BYTES:
         raise ParseError(f"The file is larger than {IMPORT_MAX_BYTES} bytes; split it.")
     try:
