@@ -4,6 +4,7 @@ by the beat once, and alerted by a P1; its state machine cell by cell."""
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -80,6 +81,7 @@ def test_exit_when_every_criterion_holds_moves_the_release_to_review():
     assert period.exited_at is not None
     release = governed.world.reload()
     assert release.state == ReleaseState.IN_REVIEW
+    assert release.review.state == "due", "the post-implementation review falls due"
     assert DeploymentNotice.ELS_EXITED in kinds_sent_to(governed.world.people.so)
     event = AuditEvent.objects.get(action="els.exit", object_id=str(period.pk))
     assert (event.from_state, event.to_state, event.reason) == ("active", "exited", "quiet for three days")
@@ -200,6 +202,25 @@ def test_a_p1_during_els_alerts_the_deployment_managers_and_offers_the_previous_
     before = alerts.count()
     incident_open(actor=None, title="slow", severity="p3", deployment=deployment)
     assert alerts.count() == before
+
+
+def test_the_admin_shows_the_criteria_and_extends_through_the_service(client):
+    governed, period = in_els()
+    client.force_login(governed.dm)
+    changelist = reverse("admin:deployments_earlylifesupport_changelist")
+
+    page = client.get(reverse("admin:deployments_earlylifesupport_change", args=[period.pk])).content.decode()
+    assert "open P1/P2 incidents: 0 (limit 0)" in page
+    new_end = (period.planned_end + timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
+    client.post(
+        changelist,
+        {"action": "extend", "_selected_action": [period.pk], "apply": "1", "reason": f"{new_end}; a P2 last night"},
+    )
+
+    period.refresh_from_db()
+    assert period.state == ElsState.EXTENDED
+    assert period.planned_end.strftime("%Y-%m-%d %H:%M") == new_end
+    assert AuditEvent.objects.get(action="els.extend").reason == "a P2 last night"
 
 
 # --- the state machine, every state x transition ---------------------------------------------------------------
