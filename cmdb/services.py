@@ -104,11 +104,16 @@ def service_create(
     return service
 
 
+def service_update_problem(actor: User | None, service: Service) -> str | None:
+    """Why ``actor`` may not edit ``service``, or None: what ``service_update`` checks, for pages to ask first."""
+    return perms.permission_problem(actor, perms.CHANGE_SERVICE, f"change service {service.name!r}")
+
+
 @transaction.atomic
 def service_update(*, service: Service, actor: User | None, data: dict[str, Any]) -> Service:
     """A new owner hands over the right to edit the service's CIs; the trail says who held it when."""
     service = locked(service)
-    ensure_allowed(perms.permission_problem(actor, perms.CHANGE_SERVICE, f"change service {service.name!r}"))
+    ensure_allowed(service_update_problem(actor, service))
     if changes := apply_changes(service, data, SERVICE_FIELDS):
         _save_changes(service, changes)
         transition_record(actor=actor, target=service, action="service.update", changes=changes)

@@ -41,11 +41,6 @@ payments-api,production,application,2.4.0,live,Payments,oscar.owner,,orders-db,a
 """
 
 
-def service_edit_problem(user, service: Service) -> str | None:
-    """Why ``user`` may not edit ``service`` (the check ``service_update`` makes), or None."""
-    return perms.permission_problem(user, perms.CHANGE_SERVICE, f"change service {service.name!r}")
-
-
 # --- services -------------------------------------------------------------------------------
 
 
@@ -68,7 +63,7 @@ class ServiceDetailView(ObjectDetailView):
         return super().get_context_data(
             cis=selectors.service_cis(service),
             releases=releases,
-            may_edit=service_edit_problem(self.request.user, service) is None,
+            may_edit=services.service_update_problem(self.request.user, service) is None,
             **kwargs,
         )
 
@@ -85,7 +80,7 @@ class ServiceUpdateView(RdmPermissionRequiredMixin, TemplateView):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.service = get_object_or_404(selectors.service_list(), pk=kwargs["pk"])
-        ensure_allowed(service_edit_problem(request.user, self.service))
+        ensure_allowed(services.service_update_problem(request.user, self.service))
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
