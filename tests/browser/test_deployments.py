@@ -207,6 +207,14 @@ def test_a_failed_wave_2_health_gate_rolls_back_and_the_page_shows_it_live(page,
     deployment.refresh_from_db()
     assert deployment.state == "rolled_back"
 
+    # the failed gate's log, read from the grid
+    second.get_by_role("button", name="health gate: Simulator on web-shop-2 Failed").click()
+    logs = page.locator("#step-log-lines")
+    expect(logs).to_contain_text("simulated failure on target web-shop-2")
+    expect(page.locator("#step-log-poller")).to_have_text("End of the log.", timeout=10_000)
+    page.set_viewport_size({"width": 768, "height": 1024})
+    shot(page, "deployments-rolled-back-tablet")
+
 
 def test_a_manual_intervention_is_answered_from_the_page_and_the_rollout_continues(page, beat, web_shop):
     process = quick_process(
