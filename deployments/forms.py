@@ -73,6 +73,9 @@ class DeploymentStartForm(forms.Form):
             processes = processes.filter(service__in=release.services.all())
             changes = changes.filter(release=release)
         self.fields["process"].queryset = processes
+        only = list(processes[:2])
+        if len(only) == 1:  # the release's one way to deploy: chosen already
+            self.fields["process"].initial = only[0]
         self.fields["process"].label_from_instance = _process_label
         self.fields["change"].queryset = changes
 

@@ -45,6 +45,7 @@ class DeploymentListView(ObjectListView):
     template_name = "deployments/deployment_list.html"
     create_url_name = "deployments:deployment_create"
     create_permission = services.RUN
+    model_label = "deployment"
 
 
 class ServiceDeploymentListView(DeploymentListView):
@@ -92,11 +93,6 @@ class DeploymentCreateView(RdmPermissionRequiredMixin, FormView):
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "release": self.release}
-
-    def get_initial(self):
-        processes = self.get_form_class()(release=self.release).fields["process"].queryset
-        only = list(processes[:2])
-        return {"process": only[0] if len(only) == 1 else None}
 
     def get_context_data(self, **kwargs):
         package = release_current_package(self.release) if self.release else None

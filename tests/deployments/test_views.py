@@ -112,7 +112,7 @@ def test_a_governed_release_is_planned_from_the_form_then_started(db, client, dj
     create = reverse("deployments:deployment_create")
     form = client.get(create, {"release": governed.release.pk})
     assert form.status_code == 200
-    assert form.context["form"].initial["process"] == governed.process
+    assert form.context["form"]["process"].initial == governed.process
 
     response = client.post(
         create,
