@@ -66,8 +66,8 @@ class EventHub:
     """One Redis subscription per server process, to every deployment's channel, shared by its open streams.
 
     A stream registers its inbox before it reads its replay from the database, so no event falls between
-    the two. If Redis drops the subscription, it is renewed; the streams fill what they missed from the
-    database (at the next event's gap, or at their next keep-alive).
+    the two. If Redis drops the connection, redis-py reconnects and subscribes again; the streams fill what
+    they missed from the database (at the next event's gap, or at their next keep-alive).
     """
 
     def __init__(self):
@@ -105,19 +105,21 @@ class EventHub:
     def _forward(self) -> None:
         while True:
             try:
-                message = self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-            except (redis.RedisError, OSError):
-                logger.warning("deployment events: the Redis subscription failed; renewing it", exc_info=True)
+                self._forward_next()
+            except Exception:  # the hub must outlive a Redis outage or a malformed message
+                logger.warning("deployment events: could not forward from Redis; carrying on", exc_info=True)
                 time.sleep(1)
-                continue
-            if message is None:
-                continue
-            event = json.loads(message["data"])
-            delivery = (event, sse_message(event))  # formatted once for all the streams of this process
-            with self._lock:
-                inboxes = list(self._inboxes.get(event["deployment"], ()))
-            for inbox in inboxes:
-                inbox.put(delivery)
+
+    def _forward_next(self) -> None:
+        message = self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+        if message is None:
+            return
+        event = json.loads(message["data"])
+        delivery = (event, sse_message(event))  # formatted once for all the streams of this process
+        with self._lock:
+            inboxes = list(self._inboxes.get(event["deployment"], ()))
+        for inbox in inboxes:
+            inbox.put(delivery)
 
 
 HUB = EventHub()

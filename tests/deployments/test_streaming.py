@@ -207,11 +207,9 @@ def test_pages_still_answer_while_many_streams_are_open(web_server, manager):
         for sock in streams:  # each one is being served: it has its first message
             assert b"retry: 2000" in read_until(sock, b"retry: 2000")
 
-        started = time.monotonic()
         page = urllib.request.Request(web_server + "/", headers={"Cookie": cookie})
-        with urllib.request.urlopen(page, timeout=10) as response:
+        with urllib.request.urlopen(page, timeout=20) as response:  # with every thread taken it would wait 5 min
             assert response.status == 200
-        assert time.monotonic() - started < 5
     finally:
         for sock in streams:
             sock.close()
