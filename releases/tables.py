@@ -90,12 +90,11 @@ class ApprovalTable(RdmTable):
 
 
 class ChangeTable(RdmTable):
-    number = tables.Column(linkify=True)
+    number = tables.Column(linkify=True, attrs={"td": {"class": "text-nowrap"}})
     change_type = BadgeColumn(verbose_name="Type")
     state = BadgeColumn()
     risk = BadgeColumn()
-    planned_start = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Planned start (UTC)")
-    planned_end = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Planned end (UTC)")
+    planned_start = tables.Column(verbose_name="Planned (UTC)", attrs={"td": {"class": "text-nowrap"}})
     services = tables.ManyToManyColumn(orderable=False)
     conflict_numbers = tables.Column(verbose_name="Conflicts", orderable=False, default="")
     release = tables.Column(linkify=True)
@@ -109,11 +108,14 @@ class ChangeTable(RdmTable):
             "state",
             "risk",
             "planned_start",
-            "planned_end",
             "services",
             "conflict_numbers",
             "release",
         )
+
+    def render_planned_start(self, record):
+        start, end = record.planned_start, record.planned_end
+        return format_html("{}<br>→ {}", f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}")
 
     def render_conflict_numbers(self, value):
         return conflict_badge(value)
