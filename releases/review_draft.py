@@ -120,7 +120,8 @@ def _deployment_story(deployment, draft: ReviewDraft) -> dict:
         if event.state == PAUSED:
             draft.went_badly.append(f"{name} paused at {moment_text(event.at)}: {event.message or 'no reason given'}.")
         elif event.state == ROLLING_BACK:
-            draft.went_badly.append(f"The rollout rolled back at {moment_text(event.at)}: {event.message}.")
+            why = f": {event.message}" if event.message else ""
+            draft.went_badly.append(f"The rollout rolled back at {moment_text(event.at)}{why}")
     _interventions(deployment, name, lines, draft)
     _overrides(deployment, lines, draft)
     for replacement in deployment.replaced_by.all():
@@ -139,7 +140,8 @@ def _deployment_story(deployment, draft: ReviewDraft) -> dict:
             else f"{name} succeeded in {duration_text(took)}."
         )
     elif deployment.state in (FAILED, ABORTED):
-        draft.went_badly.append(f"{name} ended {deployment.get_state_display().lower()}: {deployment.outcome}.")
+        why = f": {deployment.outcome}" if deployment.outcome else ""
+        draft.went_badly.append(f"{name} ended {deployment.get_state_display().lower()}{why}")
     lines.sort(key=lambda line: line["at"] or "")
     return {
         "deployment": deployment.pk,
@@ -243,5 +245,7 @@ def review_draft(release: Release) -> ReviewDraft:
 
 
 def bullets(lines: list[str]) -> str:
-    """Draft sentences as the text fields hold them: one "- " line each."""
-    return "\n".join(f"- {line}" for line in lines)
+    """Draft sentences as the text fields hold them: one "- " line each, ending with one full stop (a reason
+    quoted at the end may bring its own).
+    """
+    return "\n".join(f"- {line.rstrip().rstrip('.')}." for line in lines)
