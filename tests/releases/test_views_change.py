@@ -271,3 +271,24 @@ def test_editing_the_schedule_of_an_approved_change_withdraws_the_approval(clien
     assert change.state == ChangeState.SUBMITTED
     page = client.get(change.get_absolute_url()).content.decode()
     assert 'class="rdm-withdrawn"' in page
+
+
+def test_a_change_approver_assesses_from_the_queue_with_risk_and_impact(client, world):
+    change = _change(world)
+    services.change_submit(change=change, actor=world.people.rm)
+    client.force_login(world.people.ca)
+    queue = reverse("releases:change_queue")
+    page = client.get(queue).content.decode()
+    assert f'action="{_transition(change, "assess")}"' in page
+    answer = client.post(
+        _transition(change, "assess"),
+        {"assessment": "Touches checkout.", "risk": "high", "impact": "Checkout down 5 minutes.", "next": queue},
+    )
+    assert answer.url == queue
+    change.refresh_from_db()
+    assert (change.state, change.risk, change.impact, change.assessment) == (
+        ChangeState.ASSESSED,
+        "high",
+        "Checkout down 5 minutes.",
+        "Touches checkout.",
+    )
