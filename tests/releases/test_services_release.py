@@ -509,9 +509,4 @@ def test_notifications_link_to_the_record_they_are_about(world):
     services.release_update(release=world.release, actor=p.rm, data={"planned_end": world.release.planned_end + DAY})
     withdrawn = Notification.objects.get(kind="approval.withdrawn", recipient=p.so)
     awaited = Notification.objects.filter(kind="approval.awaited").first()
-    assert (
-        withdrawn.link
-        == awaited.link
-        == world.release.get_absolute_url()
-        == f"/releases/{world.release.pk}/"
-    )
+    assert withdrawn.link == awaited.link == world.release.get_absolute_url() == f"/releases/{world.release.pk}/"
