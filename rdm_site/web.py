@@ -55,6 +55,18 @@ def refusal_message(request, error: DomainError) -> None:
         messages.error(request, detail, extra_tags="condition")
 
 
+def place_field_errors(form, error: InvalidInput) -> bool:
+    """Put a service's "field: problem" complaints next to the form's fields; True when all found a home."""
+    placed = True
+    for problem in error.errors:
+        field, _, text = str(problem).partition(": ")
+        if text and field in form.fields:
+            form.add_error(field, text)
+        else:
+            placed = False
+    return placed
+
+
 def safe_next(request, fallback: str) -> str:
     """The page to go back to: ``next`` when it is on this site, else ``fallback``."""
     target = request.POST.get("next") or request.GET.get("next") or ""

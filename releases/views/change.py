@@ -15,6 +15,7 @@ from rdm_site.web import (
     RdmPermissionRequiredMixin,
     TransitionView,
     action_label,
+    place_field_errors,
     refusal_message,
     view_permission,
 )
@@ -33,7 +34,6 @@ from releases.permissions import (
     CREATE_STANDARD_CHANGE,
 )
 from releases.tables import ChangeTable, ChangeTemplateTable
-from releases.views.release import _field_errors as place_field_errors
 
 # Actions whose input is more than a comment: the change page draws a form of their own for each.
 FORM_ACTIONS = ("assess", "review", "override_freeze")

@@ -12,7 +12,13 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
-from rdm_site.web import ObjectDetailView, ObjectListView, RdmPermissionRequiredMixin, refusal_message
+from rdm_site.web import (
+    ObjectDetailView,
+    ObjectListView,
+    RdmPermissionRequiredMixin,
+    place_field_errors,
+    refusal_message,
+)
 from releases import permissions as perms
 from releases import recurrence, selectors, services
 from releases.choices import GateCode
@@ -25,7 +31,6 @@ from releases.filtersets import (
 from releases.forms.policy import FreezeForm, PolicyForm, WindowForm
 from releases.models import FreezePeriod, ReleasePolicy, ReleaseWindow
 from releases.tables import FreezeOverrideTable, FreezeTable, PolicyTable, WindowTable
-from releases.views.release import _field_errors as place_field_errors
 
 NEXT_OCCURRENCES = 5
 

@@ -10,7 +10,14 @@ from django.views.generic import TemplateView
 from cmdb.choices import EnvironmentTier
 from rdm_site.actions import action_ensure
 from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
-from rdm_site.web import ObjectDetailView, ObjectListView, RdmPermissionRequiredMixin, TransitionView, refusal_message
+from rdm_site.web import (
+    ObjectDetailView,
+    ObjectListView,
+    RdmPermissionRequiredMixin,
+    TransitionView,
+    place_field_errors,
+    refusal_message,
+)
 from releases import selectors, services
 from releases.actions import PACKAGE_ACTIONS, RELEASE_ACTIONS
 from releases.api.views import ReleasePackageViewSet, ReleaseViewSet
@@ -64,18 +71,6 @@ class ReleaseDetailView(ObjectDetailView):
         )
 
 
-def _field_errors(form, error: InvalidInput) -> bool:
-    """Put the service's "field: problem" complaints next to the form's fields; True when all found a home."""
-    placed = True
-    for problem in error.errors:
-        field, _, text = str(problem).partition(": ")
-        if text and field in form.fields:
-            form.add_error(field, text)
-        else:
-            placed = False
-    return placed
-
-
 class ReleaseCreateView(RdmPermissionRequiredMixin, TemplateView):
     """A new release plan with its units, created in one call to ``release_create``."""
 
@@ -94,7 +89,7 @@ class ReleaseCreateView(RdmPermissionRequiredMixin, TemplateView):
             except NotAllowed:
                 raise
             except InvalidInput as error:
-                if not _field_errors(form, error):
+                if not place_field_errors(form, error):
                     refusal_message(request, error)
             except DomainError as error:
                 refusal_message(request, error)
@@ -136,7 +131,7 @@ class ReleaseUpdateView(RdmPermissionRequiredMixin, TemplateView):
             except NotAllowed:
                 raise
             except InvalidInput as error:
-                if not _field_errors(form, error):
+                if not place_field_errors(form, error):
                     refusal_message(request, error)
             except DomainError as error:
                 refusal_message(request, error)
