@@ -58,7 +58,7 @@ def _release_decider(release: Release, actor: User | None, attempt: str):
     package = release_current_package(release)
     return [
         perms.role_problem(actor, release.policy.approver_roles, attempt),
-        perms.ownership_problem(actor, release.services.select_related("owner"), perms.APPROVE_ANY_RELEASE, attempt),
+        perms.ownership_problem(actor, release.services.all(), perms.APPROVE_ANY_RELEASE, attempt),
         *perms.sod_problems(
             actor,
             attempt,

@@ -76,10 +76,17 @@ def ownership_problem(actor: User | None, services: Iterable, any_permission: st
     )
 
 
+def _role_names(actor: User) -> set[str]:
+    """The actor's group names, read once per user object (as Django caches its permissions)."""
+    if not hasattr(actor, "_rdm_role_names"):
+        actor._rdm_role_names = set(actor.groups.values_list("name", flat=True))
+    return actor._rdm_role_names
+
+
 def role_problem(actor: User | None, roles: Iterable[str], attempt: str) -> str | None:
     """The policy names the roles whose members may approve; holding the permission alone is not enough."""
     roles = list(roles)
-    if actor is None or actor.groups.filter(name__in=roles).exists():
+    if actor is None or not _role_names(actor).isdisjoint(roles):
         return None
     return f"{_name(actor)} may not {attempt}: the policy lets only these roles approve: {', '.join(roles)}."
 

@@ -9,7 +9,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from cmdb.models import ConfigurationItem
+from cmdb.models import ConfigurationItem, Service
 from rdm_site.roles import Role
 from releases.choices import (
     CHANGE_AUTHORISED_STATES,
@@ -45,8 +45,22 @@ from releases.permissions import (
 )
 
 
+def _open_packages() -> Prefetch:
+    return Prefetch(
+        "packages",
+        ReleasePackage.objects.exclude(state=PackageState.SUPERSEDED)
+        .select_related("built_by")
+        .order_by("-registered_at", "-id"),
+        to_attr="open_packages",
+    )
+
+
 def release_current_package(release: Release) -> ReleasePackage | None:
-    """The latest package that was not superseded (there is at most one: a database constraint says so)."""
+    """The latest package that was not superseded (there is at most one: a database constraint says so).
+    A list that read them with ``OPEN_PACKAGES`` pays no query here.
+    """
+    if hasattr(release, "open_packages"):
+        return release.open_packages[0] if release.open_packages else None
     return (
         ReleasePackage.objects.filter(release=release)
         .exclude(state=PackageState.SUPERSEDED)
@@ -360,7 +374,7 @@ def releases_awaiting_decision_by(user: User) -> list[Release]:
         .exclude(release_manager=user)
         .exclude(requested_by=user)
         .select_related("policy", "release_manager", "requested_by")
-        .prefetch_related("services")
+        .prefetch_related(Prefetch("services", Service.objects.select_related("owner")), _open_packages())
         .order_by("planned_start", "id")
     )
     rule = RELEASE_ACTIONS[ReleaseTransition.APPROVE]
