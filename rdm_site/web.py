@@ -6,7 +6,9 @@ Refusals are mapped once: ``NotAllowed`` answers 403 with its reason (a forged P
 other domain error becomes a message on the record's page that lists each unmet condition.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
@@ -22,6 +24,8 @@ from rdm_site.actions import ActionRule
 from rdm_site.api.viewsets import viewset_transition
 from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed, UnmetConditions
 from rdm_site.selectors import audit_events_for
+
+T = TypeVar("T")
 
 # Actions that undo or stop something: drawn as red buttons.
 DESTRUCTIVE_ACTIONS = frozenset(
@@ -65,6 +69,22 @@ def place_field_errors(form, error: InvalidInput) -> bool:
         else:
             placed = False
     return placed
+
+
+def service_write(request, form, write: Callable[[], T]) -> T | None:
+    """Run a form page's service write: what it returns, or None with the refusal shown — "field: problem"
+    complaints next to their fields, the rest as messages. ``NotAllowed`` propagates (403).
+    """
+    try:
+        return write()
+    except NotAllowed:
+        raise
+    except InvalidInput as error:
+        if not place_field_errors(form, error):
+            refusal_message(request, error)
+    except DomainError as error:
+        refusal_message(request, error)
+    return None
 
 
 def safe_next(request, fallback: str) -> str:

@@ -8,15 +8,15 @@ from django.urls import path
 from django.views.generic import DetailView, TemplateView
 
 from rdm_site.actions import action_ensure
-from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
+from rdm_site.exceptions import DomainError, NotAllowed
 from rdm_site.web import (
     ObjectDetailView,
     ObjectListView,
     RdmPermissionRequiredMixin,
     TransitionView,
     action_label,
-    place_field_errors,
     refusal_message,
+    service_write,
     view_permission,
 )
 from releases import selectors, services
@@ -158,16 +158,10 @@ class ChangeCreateView(RdmPermissionRequiredMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         form = ChangeForm(request.POST, user=request.user)
         if form.is_valid():
-            try:
-                change = services.change_create(actor=request.user, **form.create_data())
-            except NotAllowed:
-                raise
-            except InvalidInput as error:
-                if not place_field_errors(form, error):
-                    refusal_message(request, error)
-            except DomainError as error:
-                refusal_message(request, error)
-            else:
+            change = service_write(
+                request, form, lambda: services.change_create(actor=request.user, **form.create_data())
+            )
+            if change is not None:
                 messages.success(request, f"Change {change.number} raised as a draft: submit it when it is ready.")
                 return redirect(change.get_absolute_url())
         return self.render_to_response(self.get_context_data(form=form), status=422)
@@ -209,18 +203,15 @@ class ChangeUpdateView(RdmPermissionRequiredMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         form = ChangeForm(request.POST, instance=self.change, user=request.user)
         if form.is_valid():
-            try:  # the service re-reads the change under a lock: the values the form wrote into it do not count
-                change = services.change_update(
+            # the service re-reads the change under a lock: the values the form wrote into it do not count
+            change = service_write(
+                request,
+                form,
+                lambda: services.change_update(
                     change=self.change, actor=request.user, data=form.changed_data_for_update()
-                )
-            except NotAllowed:
-                raise
-            except InvalidInput as error:
-                if not place_field_errors(form, error):
-                    refusal_message(request, error)
-            except DomainError as error:
-                refusal_message(request, error)
-            else:
+                ),
+            )
+            if change is not None:
                 messages.success(request, f"Change {change.number} saved.")
                 return redirect(change.get_absolute_url())
         return self.render_to_response(self.get_context_data(form=form), status=422)

@@ -11,13 +11,11 @@ from django.urls import path
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
 from rdm_site.web import (
     ObjectDetailView,
     ObjectListView,
     RdmPermissionRequiredMixin,
-    place_field_errors,
-    refusal_message,
+    service_write,
 )
 from releases import permissions as perms
 from releases import recurrence, selectors, services
@@ -210,24 +208,18 @@ class RuleFormView(RdmPermissionRequiredMixin, TemplateView):
         record = self.record()
         form = self.form_class(request.POST, instance=record)
         if form.is_valid():
-            try:
-                if record is None:
-                    saved = self.create_service(actor=request.user, data=form.service_data())
-                else:
-                    saved = self.update_service(
-                        **{self.record_argument: record}, actor=request.user, data=form.service_data(changed_only=True)
-                    )
-            except NotAllowed:
-                raise
-            except InvalidInput as error:
-                if not place_field_errors(form, error):
-                    refusal_message(request, error)
-            except DomainError as error:
-                refusal_message(request, error)
-            else:
+            saved = service_write(request, form, lambda: self.save(record, form))
+            if saved is not None:
                 messages.success(request, f"{saved} saved.")
                 return redirect(saved.get_absolute_url())
         return self.render_form(form, status=422)
+
+    def save(self, record, form):
+        if record is None:
+            return self.create_service(actor=self.request.user, data=form.service_data())
+        return self.update_service(
+            **{self.record_argument: record}, actor=self.request.user, data=form.service_data(changed_only=True)
+        )
 
     def render_form(self, form, status: int):
         meta = self.model._meta

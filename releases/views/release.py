@@ -9,14 +9,14 @@ from django.views.generic import TemplateView
 
 from cmdb.choices import EnvironmentTier
 from rdm_site.actions import action_ensure
-from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
+from rdm_site.exceptions import DomainError, NotAllowed
 from rdm_site.web import (
     ObjectDetailView,
     ObjectListView,
     RdmPermissionRequiredMixin,
     TransitionView,
-    place_field_errors,
     refusal_message,
+    service_write,
 )
 from releases import selectors, services
 from releases.actions import PACKAGE_ACTIONS, RELEASE_ACTIONS
@@ -84,16 +84,12 @@ class ReleaseCreateView(RdmPermissionRequiredMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         form, units = ReleaseForm(request.POST), ReleaseUnitFormSet(request.POST, prefix="units")
         if form.is_valid() and units.is_valid():
-            try:
-                release = services.release_create(actor=request.user, **form.plan_data(), units=units.units())
-            except NotAllowed:
-                raise
-            except InvalidInput as error:
-                if not place_field_errors(form, error):
-                    refusal_message(request, error)
-            except DomainError as error:
-                refusal_message(request, error)
-            else:
+            release = service_write(
+                request,
+                form,
+                lambda: services.release_create(actor=request.user, **form.plan_data(), units=units.units()),
+            )
+            if release is not None:
                 messages.success(request, f"Release {release} created.")
                 return redirect(release.get_absolute_url())
         return self.render_to_response(self.get_context_data(form=form, units=units), status=422)
@@ -126,16 +122,13 @@ class ReleaseUpdateView(RdmPermissionRequiredMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         form = ReleaseForm(request.POST, instance=self.release)
         if form.is_valid():
-            try:  # the service re-reads the release under a lock: the values the form wrote into it do not count
-                release = services.release_update(release=self.release, actor=request.user, data=form.changed_plan())
-            except NotAllowed:
-                raise
-            except InvalidInput as error:
-                if not place_field_errors(form, error):
-                    refusal_message(request, error)
-            except DomainError as error:
-                refusal_message(request, error)
-            else:
+            # the service re-reads the release under a lock: the values the form wrote into it do not count
+            release = service_write(
+                request,
+                form,
+                lambda: services.release_update(release=self.release, actor=request.user, data=form.changed_plan()),
+            )
+            if release is not None:
                 messages.success(request, f"Release {release} updated.")
                 return redirect(release.get_absolute_url())
         return self.render_to_response(self.get_context_data(form=form), status=422)
