@@ -50,10 +50,19 @@ def database_url_of(settings_dict: dict) -> str:
     return f"postgres://{credentials}@{host}:{port}/{name}"
 
 
+# Set for this test process only (Playwright's event loop, tests/browser/conftest.py); never for a child.
+TEST_PROCESS_ONLY = frozenset({"DJANGO_ALLOW_ASYNC_UNSAFE"})
+
+
+def parent_env() -> dict[str, str]:
+    """This process's environment as a child should inherit it."""
+    return {name: value for name, value in os.environ.items() if name not in TEST_PROCESS_ONLY}
+
+
 def subprocess_env(**overrides: str) -> dict[str, str]:
     """The environment a child process needs to share this test session's database, Redis and queue."""
     env = {
-        **os.environ,
+        **parent_env(),
         "DATABASE_URL": database_url_of(connection.settings_dict),
         "REDIS_URL": settings.REDIS_URL,
         "RDM_CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,

@@ -1,10 +1,10 @@
 """Production mode: refuses unsafe defaults, and passes ``check --deploy`` when configured as documented."""
 
-import os
 import subprocess
 import sys
 
 from rdm_site.embedded import PROJECT_ROOT
+from tests.harness.processes import parent_env
 
 PRODUCTION_ENV = {
     "RDM_ENV": "production",
@@ -18,7 +18,7 @@ PRODUCTION_ENV = {
 
 
 def _manage(*args, **env):
-    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    environment = {k: v for k, v in parent_env().items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True
