@@ -106,8 +106,11 @@ class EventHub:
         while True:
             try:
                 self._forward_next()
-            except Exception:  # the hub must outlive a Redis outage or a malformed message
-                logger.warning("deployment events: could not forward from Redis; carrying on", exc_info=True)
+            except redis.ConnectionError as error:  # an outage: one line a second, not a traceback each time
+                logger.warning("deployment events: Redis unreachable (%s); retrying", error)
+                time.sleep(1)
+            except Exception:  # the hub must outlive a malformed message
+                logger.warning("deployment events: could not forward a message; carrying on", exc_info=True)
                 time.sleep(1)
 
     def _forward_next(self) -> None:

@@ -13,9 +13,11 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from deployments.events import EventBatch
+from deployments.events import EventBatch, channel_name
 from deployments.models import Deployment, DeploymentEvent
 from deployments.services import deployment_create, deployment_start
+from deployments.streaming import HUB
+from rdm_site.redis import redis_client
 from rdm_site.roles import Role
 from tests.deployments.conftest import drive, make_landscape
 from tests.factories import UserFactory
@@ -223,3 +225,13 @@ def read_until(sock: socket.socket, marker: bytes) -> bytes:
             break
         received += chunk
     return received
+
+
+def test_a_malformed_message_is_logged_and_the_next_event_still_reaches_its_listener(caplog):
+    with HUB.listening(987654) as inbox:
+        redis_client().publish(channel_name(987654), "not json")
+        redis_client().publish(channel_name(987654), json.dumps({"deployment": 987654, "seq": 1, "type": "probe"}))
+        event, message = inbox.get(timeout=10)
+    assert event["type"] == "probe"
+    assert "id: 1" in message
+    assert "could not forward a message" in caplog.text
