@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from cmdb.choices import CI_TERMINAL_STATES, IMPACT_DIRECTIONS, CiType, ImpactDirection
+from cmdb.choices import CI_TERMINAL_STATES, IMPACT_DIRECTIONS, CiState, CiType, ImpactDirection
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
 
 # --- lists: each with what its rows show loaded up front, so a page costs the same queries at any size ------
@@ -164,6 +164,22 @@ def _impact_flows(relationship: Relationship) -> list[tuple[int, int]]:
     if direction == ImpactDirection.SOURCE_TO_TARGET:
         return [forward]
     return [forward, backward]
+
+
+LIVE_STATES = (CiState.LIVE, CiState.MAINTENANCE)
+
+
+def ci_live_dependents(ci: ConfigurationItem) -> list[ConfigurationItem]:
+    """The live (or in maintenance) CIs hurt at once when ``ci`` goes away: one hop of impact, by
+    ``IMPACT_DIRECTIONS`` (the sources of its depends_on / runs_on, the wholes it is part of, its peers).
+    """
+    hurt_as_target = _kinds_carrying(ImpactDirection.TARGET_TO_SOURCE, ImpactDirection.BOTH)
+    hurt_as_source = _kinds_carrying(ImpactDirection.SOURCE_TO_TARGET, ImpactDirection.BOTH)
+    depends = Q(outgoing_relationships__target=ci, outgoing_relationships__kind__in=hurt_as_target) | Q(
+        incoming_relationships__source=ci, incoming_relationships__kind__in=hurt_as_source
+    )
+    dependents = ConfigurationItem.objects.filter(depends, state__in=LIVE_STATES).exclude(pk=ci.pk)
+    return list(dependents.select_related("environment").distinct().order_by("name", "id"))
 
 
 def ci_impact_graph(ci: ConfigurationItem, max_depth: int = 10) -> ImpactGraph:

@@ -19,11 +19,13 @@ from django.utils.text import slugify
 from cmdb import permissions as perms
 from cmdb.actions import CI_ACTIONS, UPDATE
 from cmdb.choices import CiState, CiTransition, CiType, Criticality, EnvironmentTier, ImportFormat, RelationshipKind
+from cmdb.exceptions import ImportFailed, ImportProblem, InvalidInput, NotAllowed
 from cmdb.importing import ImportPlan, PlannedCi, import_plan
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
+from cmdb.selectors import ci_live_dependents
 from rdm_site.actions import action_ensure
 from rdm_site.changes import apply_changes
-from rdm_site.domain import apply_transition, bounded_text, ensure_allowed, locked, save, validated
+from rdm_site.domain import apply_transition, bounded_text, ensure_allowed, ensure_conditions, locked, save, validated
 from rdm_site.transitions import transition_record
 
 ENVIRONMENT_FIELDS = ("name", "slug", "tier", "promotion_order", "description")
@@ -183,19 +185,51 @@ def ci_update(
     return ci
 
 
+def _live_dependents_named(ci: ConfigurationItem) -> str:
+    """The live CIs that still depend on ``ci``, named with their environments ("" when none do)."""
+    return ", ".join(f"{dependent.name} ({dependent.environment})" for dependent in ci_live_dependents(ci))
+
+
+def _ensure_retirable(ci: ConfigurationItem, actor: User | None, reason: str, override_dependents: bool) -> str:
+    """Refuses to retire a CI that live CIs still depend on, naming them; an administrator may override with
+    a reason, and the reason recorded then names what was left depending on it.
+    """
+    dependents = _live_dependents_named(ci)
+    if not dependents:
+        return reason
+    if not override_dependents:
+        ensure_conditions(
+            f"CI {ci} cannot retire",
+            [f"live CIs still depend on it: {dependents} (an administrator may override with a reason)"],
+        )
+    if actor is None or not actor.is_superuser:
+        raise NotAllowed(f"Only an administrator may retire CI {ci} while live CIs depend on it.")
+    if not reason:
+        raise InvalidInput("Give the reason for retiring a CI that live CIs still depend on.")
+    return f"{reason} (retired while {dependents} depended on it)"
+
+
 @transaction.atomic
 def ci_transition(
-    *, ci: ConfigurationItem, transition: CiTransition | str, actor: User | None, reason: str = ""
+    *,
+    ci: ConfigurationItem,
+    transition: CiTransition | str,
+    actor: User | None,
+    reason: str = "",
+    override_dependents: bool = False,
 ) -> ConfigurationItem:
     """Moves a CI through its lifecycle (build, go_live, start_maintenance, end_maintenance, retire).
 
     The CI is re-read under lock, so two people pressing "go live" at once give one transition and one
-    ``IllegalTransition``. Returns the fresh CI.
+    ``IllegalTransition``. Retiring a CI that live CIs depend on is refused unless an administrator
+    overrides it (``override_dependents``) with a reason. Returns the fresh CI.
     """
     transition = CiTransition(transition)
     reason = bounded_text(reason, "the reason")
     ci = _ci_for_update(ci)
     action_ensure(CI_ACTIONS, transition.value, ci, actor)
+    if transition == CiTransition.RETIRE:
+        reason = _ensure_retirable(ci, actor, reason, override_dependents)
     from_state, to_state = apply_transition(ci, transition.value)
     save(ci, update_fields=["state", "updated"])
     transition_record(
@@ -307,6 +341,9 @@ def _import_ci(planned: PlannedCi, actor: User | None) -> bool:
         save(ci, update_fields=[*planned.changes, "updated"])
         transition_record(actor=actor, target=ci, action="ci.update", changes=planned.changes, reason="import")
     if planned.transition:
+        if planned.transition == CiTransition.RETIRE and (dependents := _live_dependents_named(ci)):
+            problem = f"{ci.name} cannot retire: live CIs still depend on it: {dependents}"
+            raise ImportFailed([ImportProblem(planned.row.where, problem)])
         from_state, to_state = apply_transition(ci, planned.transition.value)
         save(ci, update_fields=["state", "updated"])
         transition_record(

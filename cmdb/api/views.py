@@ -9,7 +9,7 @@ services they own, tokens only with the ``cmdb`` scope) and the refusal carries 
 from functools import partial
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import MultiPartParser
@@ -43,7 +43,7 @@ from cmdb.filtersets import (
 )
 from cmdb.models import ConfigurationItem
 from rdm_site.api.permissions import TransitionPermission
-from rdm_site.api.viewsets import PROBLEMS, RdmViewSetMixin, transition_action
+from rdm_site.api.viewsets import PROBLEMS, RdmViewSetMixin, ReasonInput, transition_action
 
 LIST_PROBLEMS = {code: PROBLEMS[code] for code in (400, 401, 403, 429)}
 READ_PROBLEMS = {code: PROBLEMS[code] for code in (401, 403, 404, 429)}
@@ -120,6 +120,12 @@ class ServiceViewSet(ServiceBackedViewSet):
     update_service = staticmethod(services.service_update)
 
 
+class RetireInput(ReasonInput):
+    """Retiring a CI that live CIs depend on is refused; an administrator may override it with a reason."""
+
+    override_dependents = serializers.BooleanField(required=False, default=False)
+
+
 def _lifecycle_action(transition: CiTransition):
     """``POST /cis/{id}/<transition>/`` with an optional reason, summarised by the model's own transition."""
     return transition_action(
@@ -127,6 +133,7 @@ def _lifecycle_action(transition: CiTransition):
         partial(services.ci_transition, transition=transition),
         record="ci",
         output=ConfigurationItemSerializer,
+        input_serializer=RetireInput if transition == CiTransition.RETIRE else ReasonInput,
         summary=f"{transition.label}. {getattr(ConfigurationItem, transition.value).__doc__.strip().splitlines()[0]}",
     )
 

@@ -210,3 +210,18 @@ def test_the_ci_import_command_lists_every_problem_and_fails(cmdb, deployment_ma
     with pytest.raises(CommandError, match=r"nothing was imported: 1 problem\(s\)"):
         call_command("ci_import", str(path), "--format", "json", "--as", "dan")
     assert "cmdb.txt, item 0: unknown environment 'nowhere'" in capsys.readouterr().err
+
+
+def test_an_import_may_not_retire_a_ci_that_live_cis_depend_on(cmdb, deployment_manager):
+    # given a live database that a live app depends on
+    db = ConfigurationItemFactory(name="shared-db", environment=cmdb["production"], state=CiState.LIVE)
+    app = ConfigurationItemFactory(name="shop-app", environment=cmdb["production"], state=CiState.LIVE)
+    Relationship.objects.create(source=app, target=db, kind=RelationshipKind.DEPENDS_ON)
+    # when a file retires the database / then the row is named and nothing changes
+    with pytest.raises(ImportFailed) as failure:
+        ci_import(
+            source=HEADER + "shared-db,production,,,retired,,,,,,,\n", file_format="csv", actor=deployment_manager
+        )
+    assert [where for where, _ in failure.value.errors] == ["line 2"]
+    assert "shared-db cannot retire: live CIs still depend on it: shop-app (production)" in str(failure.value)
+    assert ConfigurationItem.objects.get(pk=db.pk).state == CiState.LIVE

@@ -63,11 +63,13 @@ def test_a_connection_carries_impact_both_ways():
     assert depths(ci_impact(network)) == {"balancer": 1}
 
 
-def test_retired_cis_neither_suffer_nor_pass_on_impact():
+def test_retired_cis_neither_suffer_nor_pass_on_impact(administrator):
     db, old_app, beyond = (ConfigurationItemFactory(name=name) for name in ("db", "old-app", "beyond"))
     relate(old_app, DEPENDS_ON, db)
     relate(beyond, DEPENDS_ON, old_app)
-    services.ci_transition(ci=old_app, transition="retire", actor=None)
+    services.ci_transition(
+        ci=old_app, transition="retire", actor=administrator, reason="decommissioned", override_dependents=True
+    )
     assert depths(ci_impact(db)) == {}
 
 

@@ -7,6 +7,7 @@ from cmdb import services
 from cmdb.choices import CiState, CiType, EnvironmentTier, RelationshipKind
 from cmdb.exceptions import IllegalTransition, InvalidInput, NotAllowed
 from cmdb.models import ConfigurationItem, Relationship
+from rdm_site.exceptions import UnmetConditions
 from rdm_site.models import AuditEvent, OutboxEvent
 from tests.cmdb.factories import ConfigurationItemFactory, EnvironmentFactory, RelationshipFactory, ServiceFactory
 
@@ -326,3 +327,66 @@ def test_cmdb_writes_land_in_the_verifiable_audit_chain(deployment_manager):
         ("ci.update", "", "", "dan"),
     ]
     assert audit_chain_verify().ok
+
+
+# --- retiring what others depend on -----------------------------------------------------------
+
+
+@pytest.fixture
+def shared_db():
+    """A database with a live app depending on it, a cluster it is part of, a peer, and two CIs that no longer
+    count: a retired app and one still being built.
+    """
+    db = ConfigurationItemFactory(name="orders-db", state=CiState.LIVE)
+    for name, kind, state in (
+        ("orders-app", RelationshipKind.DEPENDS_ON, CiState.LIVE),
+        ("old-app", RelationshipKind.DEPENDS_ON, CiState.RETIRED),
+        ("next-app", RelationshipKind.RUNS_ON, CiState.IN_BUILD),
+    ):
+        RelationshipFactory(source=ConfigurationItemFactory(name=name, state=state), target=db, kind=kind)
+    RelationshipFactory(source=db, target=ConfigurationItemFactory(name="db-cluster"), kind=RelationshipKind.PART_OF)
+    RelationshipFactory(
+        source=ConfigurationItemFactory(name="replica", state=CiState.MAINTENANCE),
+        target=db,
+        kind=RelationshipKind.CONNECTS_TO,
+    )
+    return db
+
+
+def test_retiring_a_ci_that_live_cis_depend_on_is_refused_naming_them(deployment_manager, shared_db, audit_calls):
+    with pytest.raises(UnmetConditions) as refusal:
+        services.ci_transition(ci=shared_db, transition="retire", actor=deployment_manager, reason="old")
+    [problem] = refusal.value.conditions
+    names = problem.split(": ", 1)[1].split(" (an administrator")[0]
+    assert [name.split(" (")[0] for name in names.split(", ")] == ["db-cluster", "orders-app", "replica"]
+    assert ConfigurationItem.objects.get(pk=shared_db.pk).state == CiState.LIVE
+    assert audit_calls == []
+
+
+def test_only_an_administrator_overrides_with_a_reason_and_the_trail_names_the_dependents(
+    deployment_manager, administrator, shared_db, audit_calls
+):
+    with pytest.raises(NotAllowed, match="Only an administrator"):
+        services.ci_transition(
+            ci=shared_db, transition="retire", actor=deployment_manager, reason="old", override_dependents=True
+        )
+    with pytest.raises(InvalidInput, match="Give the reason"):
+        services.ci_transition(ci=shared_db, transition="retire", actor=administrator, override_dependents=True)
+    assert audit_calls == []
+    fresh = services.ci_transition(
+        ci=shared_db, transition="retire", actor=administrator, reason="moved to Aurora", override_dependents=True
+    )
+    assert fresh.state == CiState.RETIRED
+    [event] = audit_calls
+    assert event["reason"].startswith("moved to Aurora (retired while db-cluster (")
+    assert "orders-app (" in event["reason"]
+    assert "replica (" in event["reason"]
+    assert "old-app" not in event["reason"]
+
+
+def test_a_ci_whose_dependents_are_retired_or_not_yet_live_retires(deployment_manager):
+    db = ConfigurationItemFactory(name="legacy-db", state=CiState.LIVE)
+    RelationshipFactory(source=ConfigurationItemFactory(state=CiState.RETIRED), target=db)
+    RelationshipFactory(source=ConfigurationItemFactory(state=CiState.PLANNED), target=db)
+    fresh = services.ci_transition(ci=db, transition="retire", actor=deployment_manager)
+    assert fresh.state == CiState.RETIRED

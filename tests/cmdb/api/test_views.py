@@ -580,3 +580,18 @@ def test_a_csv_the_csv_module_cannot_read_is_a_400_naming_the_line(signed_in, so
     response = signed_in(sophie).post("/api/v1/cis/import/", body, content_type="text/csv")
     assert response.status_code == 400, response.content
     assert response.json()["errors"][0]["where"].startswith("line ")
+
+
+def test_retiring_a_ci_live_cis_depend_on_is_a_422_and_an_administrator_overrides_it(
+    signed_in, sophie, administrator, orders
+):
+    db = ConfigurationItemFactory(service=orders, name="orders-db", state=CiState.LIVE)
+    RelationshipFactory(source=ConfigurationItemFactory(name="orders-web", state=CiState.LIVE), target=db)
+    refused = signed_in(sophie).post(f"/api/v1/cis/{db.pk}/retire/", {"reason": "old"}, format="json")
+    assert refused.status_code == 422
+    assert "orders-web" in refused.json()["conditions"][0]
+    overridden = signed_in(administrator).post(
+        f"/api/v1/cis/{db.pk}/retire/", {"reason": "replaced", "override_dependents": True}, format="json"
+    )
+    assert overridden.status_code == 200, overridden.content
+    assert overridden.json()["state"] == CiState.RETIRED
