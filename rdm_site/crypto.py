@@ -7,10 +7,14 @@ back to a key derived from SECRET_KEY and logs a warning, so that ``make run`` w
 Rotation: put the new key in ``RDM_SECRETS_KEY`` and the old one(s) in ``RDM_SECRETS_KEY_PREVIOUS``
 (comma-separated). Everything decrypts with any of them, encryption always uses the new one, and
 ``reencrypt_secret`` moves a stored value to the new key; once all are moved the old keys can go.
+
+Secrets RDM only has to recognise, never to use (API tokens, calendar feed addresses), are kept as a digest
+instead (``secret_digest``): nothing can recover them, and no key is involved.
 """
 
 import base64
 import functools
+import hashlib
 import logging
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -23,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 class SecretDecryptionError(Exception):
     """A stored secret is corrupt or was encrypted with a key that is no longer configured."""
+
+
+def secret_digest(secret: str) -> str:
+    """The SHA-256 of a random, long secret (hex): a fast hash is enough when the secret cannot be guessed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def encrypt_secret(plaintext: str) -> str:

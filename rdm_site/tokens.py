@@ -5,7 +5,6 @@ public id finds its row, and only the SHA-256 of the whole token is kept (a toke
 so a fast hash is enough; nothing can recover the secret from it).
 """
 
-import hashlib
 import hmac
 import secrets
 from datetime import datetime
@@ -15,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rdm_site.audit import audit_record
+from rdm_site.crypto import secret_digest
 from rdm_site.domain import bounded_text, now
 from rdm_site.exceptions import InvalidInput, NotAllowed
 from rdm_site.models import Actor, ApiToken
@@ -22,10 +22,6 @@ from rdm_site.scopes import Scope
 
 TOKEN_PREFIX = "rdm_"  # noqa: S105 - a public marker, not a secret
 NAME_MAX_LENGTH = 100
-
-
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -62,7 +58,7 @@ def token_create(
         owner=owner,
         name=name,
         public_id=public_id,
-        secret_hash=_hash(raw),
+        secret_hash=secret_digest(raw),
         scopes=sorted(set(scopes)),
         expires_at=expires_at,
     )
@@ -89,7 +85,7 @@ def token_authenticate(raw: str, address: str | None = None) -> Actor | None:
         return None
     public_id, _, _ = raw[len(TOKEN_PREFIX) :].partition("_")
     token = ApiToken.objects.select_related("owner").filter(public_id=public_id).first()
-    if token is None or not hmac.compare_digest(token.secret_hash, _hash(raw)) or not token.usable():
+    if token is None or not hmac.compare_digest(token.secret_hash, secret_digest(raw)) or not token.usable():
         return None
     if not token.owner.is_active:
         return None
