@@ -160,6 +160,37 @@ class ApiToken(models.Model):
         return self.revoked_at is None and (self.expires_at is None or moment < self.expires_at)
 
 
+class CalendarFeed(models.Model):
+    """A secret address from which a user's calendar application (Outlook, Google Calendar) reads release
+    windows, freezes and planned deployments (``deployments.calendar``).
+
+    The address is the credential, as calendar applications send no other: only its hash is kept, the
+    address is shown once, when made. A user has at most one active feed; making a new one revokes the old,
+    so a leaked address is dealt with by making another.
+    """
+
+    owner = models.ForeignKey(
+        "auth.User", on_delete=models.CASCADE, related_name="calendar_feeds", verbose_name="owner"
+    )
+    secret_hash = models.CharField("secret hash", max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField("created at", default=timezone.now)
+    last_fetched_at = models.DateTimeField("last fetched at", null=True, blank=True)
+    revoked_at = models.DateTimeField("revoked at", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "calendar feed"
+        verbose_name_plural = "calendar feeds"
+        ordering = ["owner", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"], condition=models.Q(revoked_at=None), name="rdm_site_calendar_feed_one_active"
+            )
+        ]
+
+    def __str__(self):
+        return f"calendar feed of {self.owner.get_username()}"
+
+
 class OutboxEvent(models.Model):
     """A recorded transition or edit, waiting to be told to the outside (webhooks, live pages).
 

@@ -5,7 +5,7 @@ from django.apps import apps
 from django.db import models
 from django.db.models import Q, QuerySet
 
-from rdm_site.models import ApiToken, AuditEvent, Notification
+from rdm_site.models import ApiToken, AuditEvent, CalendarFeed, Notification
 
 
 def audit_events_for(target: models.Model) -> QuerySet[AuditEvent]:
@@ -77,3 +77,8 @@ def search(user, query: str, *, limit: int = 20) -> list[SearchGroup]:
 
 def tokens_of(user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(owner=user).order_by("revoked_at", "-created_at")
+
+
+def calendar_feed_of(user) -> CalendarFeed | None:
+    """The user's calendar feed that answers requests, if they have one."""
+    return CalendarFeed.objects.filter(owner=user, revoked_at=None).first()

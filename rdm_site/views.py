@@ -6,16 +6,30 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import Group, User
 from django.db.models import Prefetch
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 from django.views.generic import ListView, TemplateView, View
 from django_filters.views import FilterView
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from deployments.calendar import calendar_feed_ics
 from rdm_site import dashboard
+from rdm_site.calendar_feeds import (
+    calendar_feed_address,
+    calendar_feed_authenticate,
+    calendar_feed_create,
+    calendar_feed_revoke,
+)
 from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
 from rdm_site.exports import audit_csv_lines
 from rdm_site.filtersets import AuditEventFilterSet
@@ -24,7 +38,7 @@ from rdm_site.health import DatabaseCollector, readiness
 from rdm_site.models import ApiToken, AuditEvent
 from rdm_site.notifications import notifications_mark_read
 from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_of
-from rdm_site.selectors import audit_events_in_id_order, notifications_for, search, tokens_of
+from rdm_site.selectors import audit_events_in_id_order, calendar_feed_of, notifications_for, search, tokens_of
 from rdm_site.tokens import token_create, token_revoke
 from rdm_site.web import RdmPermissionRequiredMixin, refusal_message
 
@@ -199,14 +213,17 @@ class SearchView(LoginRequiredMixin, TemplateView):
 
 class TokenListView(LoginRequiredMixin, TemplateView):
     """A user's own API tokens (anyone signed in may hold tokens, scoped to what their roles allow), and a form
-    to make one: its secret is shown once, in the answer to that form, and never again.
+    to make one: its secret is shown once, in the answer to that form, and never again. Beside them, the user's
+    calendar feed.
     """
 
     template_name = "rdm_site/token_list.html"
 
     def get_context_data(self, **kwargs):
         kwargs.setdefault("form", TokenCreateForm(user=self.request.user))
-        return super().get_context_data(tokens=tokens_of(self.request.user), **kwargs)
+        return super().get_context_data(
+            tokens=tokens_of(self.request.user), calendar_feed=calendar_feed_of(self.request.user), **kwargs
+        )
 
     def post(self, request):
         form = TokenCreateForm(request.POST, user=request.user)
@@ -237,3 +254,48 @@ class TokenRevokeView(LoginRequiredMixin, View):
         token_revoke(actor=request.user, token=token)
         messages.success(request, f"Token “{token.name}” revoked: requests carrying it are refused from now on.")
         return redirect("tokens")
+
+
+class CalendarFeedCreateView(TokenListView):
+    """Make one's calendar feed, or a new address for it (the old one stops working): the address is shown once,
+    in the answer, on the tokens page.
+    """
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        _, secret = calendar_feed_create(actor=request.user)
+        messages.success(request, "Calendar feed address made. Copy it now: it is not shown again.")
+        feed_url = calendar_feed_address(request, secret)
+        return self.render_to_response(self.get_context_data(calendar_feed_url=feed_url))
+
+
+class CalendarFeedRevokeView(LoginRequiredMixin, View):
+    """Revoke one's own calendar feed: calendars reading it get nothing new from now on."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        feed = calendar_feed_of(request.user)
+        if feed is None:
+            messages.info(request, "You have no calendar feed to revoke.")
+        else:
+            calendar_feed_revoke(actor=request.user, feed=feed)
+            messages.success(request, "Calendar feed revoked: its address answers nothing from now on.")
+        return redirect("tokens")
+
+
+@require_safe
+def calendar_feed(request, secret):
+    """The feed itself, for calendar applications: the secret in the address is the credential (no session),
+    an unknown or revoked one is answered 404. Applications are asked to keep it no longer than a few minutes.
+    """
+    feed = calendar_feed_authenticate(secret)
+    if feed is None:
+        raise Http404("No calendar feed at this address.")
+    body = calendar_feed_ics(user=feed.owner, absolute_url=request.build_absolute_uri)
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    response["Content-Disposition"] = 'inline; filename="rdm.ics"'
+    response["X-Robots-Tag"] = "noindex"
+    return response

@@ -1,7 +1,7 @@
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
-from rdm_site.models import ApiToken, AuditEvent, Notification, Webhook, WebhookDelivery
+from rdm_site.models import ApiToken, AuditEvent, CalendarFeed, Notification, Webhook, WebhookDelivery
 from rdm_site.roles import Role
 from rdm_site.scopes import Scope
 
@@ -48,6 +48,22 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "secret"]
+
+
+class CalendarFeedSerializer(serializers.ModelSerializer):
+    """Your calendar feed as it stands: never its address, which is shown once (``url`` when made)."""
+
+    class Meta:
+        model = CalendarFeed
+        fields = ["id", "created_at", "last_fetched_at"]
+        read_only_fields = fields
+
+
+class CalendarFeedCreatedSerializer(CalendarFeedSerializer):
+    url = serializers.URLField(read_only=True, help_text="The feed's address, shown this once: subscribe to it now.")
+
+    class Meta(CalendarFeedSerializer.Meta):
+        fields = [*CalendarFeedSerializer.Meta.fields, "url"]
 
 
 class WebhookSerializer(serializers.ModelSerializer):

@@ -29,7 +29,10 @@ for app in API_APPS:
         continue
     router.registry.extend(module.router.registry)
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("calendar-feed/", views.CalendarFeedView.as_view(), name="calendar-feed"),
+    path("", include(router.urls)),
+]
 
 schema_urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,4 +1,5 @@
-"""The platform's API: users, API tokens, webhooks and their deliveries, the audit trail, notifications."""
+"""The platform's API: users, API tokens, webhooks and their deliveries, the audit trail, notifications, and
+one's calendar feed."""
 
 import json
 
@@ -9,15 +10,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from rdm_site import notifications, tokens, webhooks
+from rdm_site import calendar_feeds, notifications, tokens, webhooks
 from rdm_site.api.pagination import IdCursorPagination
 from rdm_site.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
     AuditEventSerializer,
+    CalendarFeedCreatedSerializer,
+    CalendarFeedSerializer,
     MarkedReadSerializer,
     NotificationSerializer,
     NotificationsReadSerializer,
@@ -30,7 +34,7 @@ from rdm_site.api.viewsets import PROBLEMS, NoInput, RdmReadOnlyViewSet, RdmView
 from rdm_site.exports import audit_csv_lines
 from rdm_site.filtersets import AuditEventFilterSet, WebhookDeliveryFilterSet
 from rdm_site.models import ApiToken, AuditEvent, Notification, Webhook, WebhookDelivery
-from rdm_site.selectors import audit_events_in_id_order, notifications_for
+from rdm_site.selectors import audit_events_in_id_order, calendar_feed_of, notifications_for
 
 
 class UserViewSet(RdmReadOnlyViewSet):
@@ -198,3 +202,41 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         notifications.notifications_mark_read(user=request.user, ids=[notification.pk])
         notification.refresh_from_db()
         return Response(NotificationSerializer(notification).data)
+
+
+class CalendarFeedView(APIView):
+    """Your calendar feed (iCalendar, for Outlook or Google Calendar): its state, a new address, revocation."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def _active(self, request):
+        feed = calendar_feed_of(request.user)
+        if feed is None:
+            raise NotFound("You have no calendar feed.")
+        return feed
+
+    @extend_schema(
+        summary="Your active calendar feed (never its address).",
+        responses={200: CalendarFeedSerializer, **{code: PROBLEMS[code] for code in (401, 404, 429)}},
+    )
+    def get(self, request):
+        return Response(CalendarFeedSerializer(self._active(request)).data)
+
+    @extend_schema(
+        summary="Make your calendar feed, or a new address for it (the old one stops working); shown this once.",
+        request=None,
+        responses={201: CalendarFeedCreatedSerializer, **{code: PROBLEMS[code] for code in (401, 403, 429)}},
+    )
+    def post(self, request):
+        feed, secret = calendar_feeds.calendar_feed_create(actor=request.user)
+        feed.url = calendar_feeds.calendar_feed_address(request, secret)
+        return Response(CalendarFeedCreatedSerializer(feed).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Revoke your calendar feed: its address answers 404 from now on.",
+        request=None,
+        responses={204: None, **{code: PROBLEMS[code] for code in (401, 404, 429)}},
+    )
+    def delete(self, request):
+        calendar_feeds.calendar_feed_revoke(actor=request.user, feed=self._active(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -5,8 +5,9 @@ sign-in page (or are refused), whatever the page. Walks the URL configuration, s
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-# Pages that are public on purpose, and parts that answer for themselves (API: 401; admin: its own login).
-PUBLIC = {"login", "logout", "healthz", "readyz", "metrics"}
+# Pages that are public on purpose, and parts that answer for themselves (API: 401; admin: its own login; the
+# calendar feed: its secret address is the credential, 404 without it).
+PUBLIC = {"login", "logout", "healthz", "readyz", "metrics", "calendar_feed"}
 OWN_AUTHENTICATION = ("api/", "admin/")
 
 
