@@ -30,12 +30,12 @@ PLANNED_STATES = (DeploymentState.PLANNED, DeploymentState.SCHEDULED)
 AbsoluteUrl = Callable[[str], str]
 
 
-def calendar_feed_ics(*, user: User, absolute_url: AbsoluteUrl, now: datetime | None = None) -> bytes:
+def calendar_feed_ics(*, user: User, absolute_url: AbsoluteUrl) -> bytes:
     """The feed of ``user``: what they may view of windows (active ones), freezes and planned deployments.
 
     ``absolute_url`` turns a record's path into the address its event links to (the request's host).
     """
-    now = now or timezone.now()
+    now = timezone.now()
     calendar = Calendar.new(
         name="RDM releases",
         description="Release windows, freezes and planned deployments from RDM.",
@@ -83,7 +83,7 @@ def _window_events(user: User, now: datetime, absolute_url: AbsoluteUrl) -> list
     windows = ReleaseWindow.objects.filter(active=True).prefetch_related("services", "environments").order_by("pk")
     events = []
     for window in windows:
-        first_start, rule = window_recurrence(window)
+        first_start, rule = _window_recurrence(window)
         event = _event(
             uid=f"window-{window.pk}@rdm",
             summary=f"Release window: {window.name}",
@@ -104,7 +104,7 @@ def _window_events(user: User, now: datetime, absolute_url: AbsoluteUrl) -> list
     return events
 
 
-def window_recurrence(window: ReleaseWindow) -> tuple[datetime, vRecur]:
+def _window_recurrence(window: ReleaseWindow) -> tuple[datetime, vRecur]:
     """The window's DTSTART (its first occurrence, local time in its zone) and RRULE as RFC 5545 wants them.
 
     DTSTART is moved to the first date the rule yields: RFC 5545 counts DTSTART as an occurrence, RDM (as
