@@ -12,6 +12,8 @@ freezes and risk"):
 - A freeze applies when it covers the moment and its services and environments include the deployment
   (empty scope: all). Every applicable freeze is a reason, unless an emergency approver's
   ``FreezeOverride`` for this change covers it (then the override is noted, with its reason).
+- An override granted ``outside_windows`` (emergency changes of emergency releases only) also lifts the
+  window reasons, noted the same way; a normal change never deploys outside a window.
 
 ``production_deployment_eligible`` adds what the release itself needs; the deployment engine calls it
 when a production deployment is scheduled, when it starts and before each wave.
@@ -112,6 +114,7 @@ def deployment_permitted(
     if not services:
         raise ValueError("name the services that deploy")
     reasons: list[str] = []
+    notes: list[str] = []
     windows = list(windows_for_environment(environment))
     window = occurrence = None
     if environment.tier == EnvironmentTier.PRODUCTION or windows:
@@ -120,13 +123,20 @@ def deployment_permitted(
         else:
             window_reasons, window, occurrence = _window_reasons(services, environment, at, change, windows)
             reasons += window_reasons
+    if reasons and override is not None and override.lifts_windows(at=at, change=change):
+        lifted = "; ".join(reasons)
+        reasons = []
+        notes.append(
+            f"release windows overridden for {override.change.number} by {override.granted_by.get_username()} "
+            f"at {_moment(override.granted_at)}: {override.reason} (lifted: {lifted})"
+        )
     if change is not None and not change.covers(at):
         reasons.append(
             f"change {change.number}'s schedule ({_moment(change.planned_start)} to {_moment(change.planned_end)}) "
             f"does not cover {_moment(at)}"
         )
     freezes = list(freezes_at(services, environment, at))
-    notes, applied = [], None
+    applied = override if notes else None
     for freeze in freezes:
         if override is not None and override.applies(at=at, change=change, freeze=freeze):
             applied = override

@@ -151,7 +151,17 @@ class FreezeOverrideSerializer(RecordSerializer):
 
     class Meta:
         model = FreezeOverride
-        fields = ["id", "change", "freeze", "reason", "granted_by", "granted_at", "valid_from", "valid_until"]
+        fields = [
+            "id",
+            "change",
+            "freeze",
+            "reason",
+            "outside_windows",
+            "granted_by",
+            "granted_at",
+            "valid_from",
+            "valid_until",
+        ]
         read_only_fields = fields
 
 
@@ -625,6 +635,11 @@ class FreezeOverrideInput(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text="One freeze; every freeze over the change's schedule when omitted.",
+    )
+    outside_windows = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also deploy when no release window is open (emergency changes of emergency releases only).",
     )
 
 

@@ -175,6 +175,17 @@ class ChangeRecord(ConcurrentTransitionMixin, models.Model):
         """Whether the schedule includes the moment (start inclusive, end exclusive)."""
         return self.planned_start <= at < self.planned_end
 
+    @property
+    def may_deploy_outside_windows(self) -> bool:
+        """Only an emergency change of an emergency release may be let through when no window is open."""
+        from releases.choices import ReleaseType
+
+        return (
+            self.change_type == ChangeType.EMERGENCY
+            and self.release is not None
+            and self.release.release_type == ReleaseType.EMERGENCY
+        )
+
     # --- lifecycle: each method only moves the state (and stamps the moment) ------------------
 
     @transition(field=state, source=ChangeState.DRAFT, target=ChangeState.SUBMITTED)
@@ -270,7 +281,8 @@ class FreezeOverride(models.Model):
     """An emergency approver's permission to deploy under one change despite a freeze, with the reason.
 
     Scoped to the change and to its schedule as it was when granted (a later reschedule does not carry
-    the override along); ``freeze`` empty means every freeze over that schedule.
+    the override along); ``freeze`` empty means every freeze over that schedule. ``outside_windows`` also
+    lets an emergency change of an emergency release deploy when no release window is open.
     """
 
     change = models.ForeignKey(
@@ -285,6 +297,11 @@ class FreezeOverride(models.Model):
         verbose_name="freeze",
     )
     reason = models.TextField("reason")
+    outside_windows = models.BooleanField(
+        "also outside release windows",
+        default=False,
+        help_text="Emergency changes of emergency releases only: deploy even when no release window is open.",
+    )
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="freeze_overrides", verbose_name="granted by"
     )
@@ -304,6 +321,8 @@ class FreezeOverride(models.Model):
 
     def __str__(self) -> str:
         what = f"freeze {self.freeze}" if self.freeze_id else "every freeze"
+        if self.outside_windows:
+            what += " and the release windows"
         return f"Override of {what} for {self.change.number}"
 
     def applies(self, *, at, change=None, freeze=None) -> bool:
@@ -313,3 +332,7 @@ class FreezeOverride(models.Model):
         if change is not None and change.pk != self.change_id:
             return False
         return self.freeze_id is None or freeze is None or freeze.pk == self.freeze_id
+
+    def lifts_windows(self, *, at, change=None) -> bool:
+        """Whether this override lets a deployment under ``change`` go at ``at`` with no release window open."""
+        return self.outside_windows and self.applies(at=at, change=change)

@@ -186,9 +186,11 @@ def _scope_problems(
     if release is not None:
         emergency_release = release.release_type == ReleaseType.EMERGENCY
         if emergency_release != (change_type == ChangeType.EMERGENCY):
+            kind = release.get_release_type_display().lower()
             problems.append(
-                f"a {release.release_type} release is carried by "
-                + ("an emergency change" if emergency_release else "a normal or standard change")
+                f"an {kind} release is carried by an emergency change"
+                if emergency_release
+                else f"a {kind} release is carried by a normal or standard change"
             )
     if not services and not cis:
         problems.append("name the services or CIs the change affects")
@@ -474,11 +476,19 @@ def change_close(*, change: ChangeRecord, actor: User | None, reason: str = "") 
 
 @transaction.atomic
 def freeze_override(
-    *, change: ChangeRecord, actor: User, reason: str, freeze: FreezePeriod | None = None
+    *,
+    change: ChangeRecord,
+    actor: User,
+    reason: str,
+    freeze: FreezePeriod | None = None,
+    outside_windows: bool = False,
 ) -> FreezeOverride:
     """An Emergency Approver lets one change deploy despite a freeze (one freeze, or every freeze over its
     schedule), with a mandatory reason. The override is recorded, audited, and scoped to the change's
     schedule as it stands now. A change that no freeze touches has nothing to override: refused.
+
+    ``outside_windows`` also lets an emergency change of an emergency release deploy when no release window
+    is open (then no freeze need overlap); a normal or standard change may never.
     """
     reason = require_text(reason, "the reason for overriding the freeze")
     change = locked(change)
@@ -488,20 +498,33 @@ def freeze_override(
     window = f"{change.planned_start:%Y-%m-%d %H:%M %Z} to {change.planned_end:%Y-%m-%d %H:%M %Z}"
     if freeze is not None and freeze not in freezes:
         problems.append(f"freeze {freeze} does not overlap the change's schedule ({window}) on its services")
-    elif not freezes:
+    elif not freezes and not outside_windows:
         problems.append(f"no freeze overlaps the change's schedule ({window}) on its services: nothing to override")
+    if outside_windows and not change.may_deploy_outside_windows:
+        problems.append(
+            f"only an emergency change of an emergency release may deploy outside the release windows; "
+            f"{change.number} is a {change.get_change_type_display().lower()} change"
+            + (f" of a {change.release.get_release_type_display().lower()} release" if change.release else "")
+        )
     ensure_conditions("The freeze cannot be overridden", problems)
     override = FreezeOverride(
         change=change,
         freeze=freeze,
         reason=reason,
+        outside_windows=outside_windows,
         granted_by=actor,
         valid_from=change.planned_start,
         valid_until=change.planned_end,
     )
     validated(override)
     override.save()
-    what = f"freeze {freeze}" if freeze else f"every freeze over its schedule ({', '.join(map(str, freezes))})"
+    lifted = []
+    if freezes:
+        every = f"every freeze over its schedule ({', '.join(map(str, freezes))})"
+        lifted.append(f"freeze {freeze}" if freeze else every)
+    if outside_windows:
+        lifted.append("the release windows")
+    what = " and ".join(lifted)
     transition_record(actor=actor, action="change.override_freeze", target=change, reason=f"{what}: {reason}")
     return override
 

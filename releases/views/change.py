@@ -68,15 +68,16 @@ class ChangeDetailView(ObjectDetailView):
         change = self.object
         context = super().get_context_data(**kwargs)
         freezes = list(selectors.change_freezes(change))
+        overridable = bool(freezes) or change.may_deploy_outside_windows
         actions = context["actions"]
-        if not freezes:  # nothing to override: no button, and nothing to explain
+        if not overridable:  # nothing to override: no button, and nothing to explain
             actions["withheld"] = [
                 item for item in actions["withheld"] if item.label != action_label("override_freeze")
             ]
         form_actions = {
             action.name: action
             for action in actions["offered"]
-            if action.name in FORM_ACTIONS and (action.name != "override_freeze" or freezes)
+            if action.name in FORM_ACTIONS and (action.name != "override_freeze" or overridable)
         }
         actions["offered"] = [action for action in actions["offered"] if action.name not in FORM_ACTIONS]
         update_rule = CHANGE_ACTIONS["update"]

@@ -8,9 +8,19 @@ import pytest
 from django.utils import timezone
 
 from cmdb.choices import EnvironmentTier
+from rdm_site.exceptions import UnmetConditions
+from rdm_site.models import AuditEvent
 from releases import services
+from releases.models import ReleasePolicy
 from releases.scheduling import deployment_permitted, production_deployment_eligible
-from tests.releases.conftest import green_release
+from tests.releases.conftest import (
+    add_unit,
+    approve_plan,
+    approved_change,
+    green_release,
+    remaining_gates,
+    validated_package,
+)
 from tests.releases.factories import ChangeFactory, EnvironmentFactory, FreezeFactory, ServiceFactory, WindowFactory
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +236,55 @@ def test_an_emergency_release_needs_an_emergency_change(world):
     release.save()
     problems = production_deployment_eligible(release, world.production, opening.start, change=change)
     assert f"change {change.number} is normal; emergency releases need emergency" in problems
+
+
+def test_an_emergency_change_of_an_emergency_release_deploys_outside_every_window_by_override(world):
+    # given an emergency release, green, whose emergency change falls at noon, outside the nightly window
+    p = world.people
+    WindowFactory(name="nightly", rrule="FREQ=DAILY", start_time=time(22), duration=timedelta(hours=2),
+                  environments=[world.production])  # fmt: skip
+    ReleasePolicy.objects.filter(pk=world.policy.pk).update(release_type="emergency")
+    world.release.release_type = "emergency"
+    world.release.save()
+    release = _ready(world)
+    noon = (timezone.now() + timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
+    emergency = approved_change(world, noon, hours=2, change_type="emergency")
+    at = noon + timedelta(minutes=15)
+    assert any(
+        problem.startswith("no release window is open for Shop")
+        for problem in production_deployment_eligible(release, world.production, at, change=emergency)
+    )
+    # when the emergency approver overrides the windows for it (no freeze is needed for that)
+    override = services.freeze_override(change=emergency, actor=p.ea, reason="Card payments fail", outside_windows=True)
+    # then it may deploy, and the override is noted with who granted it and why
+    assert production_deployment_eligible(release, world.production, at, change=emergency, override=override) == []
+    answer = deployment_permitted([world.service], world.production, at, change=emergency, override=override)
+    assert answer.override == override
+    [note] = answer.notes
+    assert note.startswith(f"release windows overridden for {emergency.number} by ea at ")
+    assert ": Card payments fail (lifted: no release window is open for Shop" in note
+    assert AuditEvent.objects.filter(
+        action="change.override_freeze", reason="the release windows: Card payments fail"
+    ).exists()
+    # but only within the change's schedule
+    late = emergency.planned_end + timedelta(minutes=5)
+    assert not deployment_permitted(
+        [world.service], world.production, late, change=emergency, override=override
+    ).permitted
+
+
+def _ready(world):
+    """The release ready for production, without a change yet."""
+    add_unit(world)
+    approve_plan(world)
+    validated_package(world)
+    remaining_gates(world)
+    services.release_mark_ready(release=world.release, actor=world.people.rm)
+    return world.reload()
+
+
+def test_a_normal_change_may_never_deploy_outside_a_window(world):
+    _, normal = green_release(world)
+    with pytest.raises(UnmetConditions, match="only an emergency change of an emergency release may deploy outside"):
+        services.freeze_override(change=normal, actor=world.people.ea, reason="Hurry", outside_windows=True)
+    assert not normal.freeze_overrides.exists()

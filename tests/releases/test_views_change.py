@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from releases import services
-from releases.choices import ChangeState, ChangeType, Decision
+from releases.choices import ChangeState, ChangeType, Decision, ReleaseType
 from releases.models import Approval, ChangeRecord, FreezeOverride
 from releases.selectors import changes_awaiting_decision_by
 from tests.releases.factories import ChangeFactory, ChangeTemplateFactory, FreezeFactory
@@ -183,6 +183,27 @@ def test_only_an_emergency_approver_is_offered_a_freeze_override(client, world):
     answer = client.post(_transition(change, "override_freeze"), {"reason": "Card payments are down."})
     assert answer.status_code == 302
     assert FreezeOverride.objects.get(change=change).reason == "Card payments are down."
+
+
+def test_an_emergency_approver_lets_an_emergency_change_deploy_outside_the_windows_from_its_page(client, world):
+    # given an emergency change of an emergency release, with no freeze in the way
+    world.release.release_type = ReleaseType.EMERGENCY
+    world.release.save()
+    change = _change(world, ChangeType.EMERGENCY, release=world.release)
+    normal = _change(world, title="Routine")
+    client.force_login(world.people.ea)
+    # then only the emergency change offers the window override, with its checkbox
+    page = client.get(change.get_absolute_url()).content.decode()
+    assert "Override release windows" in page
+    assert 'name="outside_windows"' in page
+    assert 'data-action="override_freeze"' not in client.get(normal.get_absolute_url()).content.decode()
+    # when the approver grants it / then it is recorded with the reason
+    answer = client.post(
+        _transition(change, "override_freeze"), {"reason": "Card payments are down.", "outside_windows": "true"}
+    )
+    assert answer.status_code == 302
+    override = FreezeOverride.objects.get(change=change)
+    assert (override.outside_windows, override.granted_by) == (True, world.people.ea)
 
 
 # --- raising a change ------------------------------------------------------------------------------
