@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from deployments.api import views
+from deployments.api import metrics, views
 
 router = SimpleRouter()
 router.register("processes", views.DeploymentProcessViewSet)
@@ -14,3 +14,4 @@ router.register("steps", views.StepViewSet)
 router.register("step-logs", views.StepLogViewSet)
 router.register("incidents", views.IncidentViewSet)
 router.register("els", views.ElsViewSet, basename="els")
+router.register("metrics/dora", metrics.DoraMetricsViewSet, basename="dora-metrics")
