@@ -1,7 +1,7 @@
 """The browser's deployment pages and their live event streams; each module lists its own routes."""
 
-from deployments import streaming, views
+from deployments import reports, streaming, views
 
 app_name = "deployments"
 
-urlpatterns = [*views.urlpatterns, *streaming.urlpatterns]
+urlpatterns = [*views.urlpatterns, *reports.urlpatterns, *streaming.urlpatterns]
