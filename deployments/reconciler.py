@@ -7,18 +7,17 @@ it skipped). Finished deployments whose steps are all closed are never read, how
 
 from __future__ import annotations
 
-import logging
+from datetime import datetime
 
 from django.db.models import Q
 from django.utils import timezone
 
+from deployments import governance
 from deployments.choices import DEPLOYMENT_TERMINAL_STATES, STEP_OPEN_STATES, DeploymentState, PauseKind
 from deployments.models import Deployment, Step
 from deployments.queue import advance_after_commit
-from deployments.services import deployment_start
+from deployments.services import deployment_start, deployment_wait_record
 from rdm_site.exceptions import DomainError
-
-logger = logging.getLogger(__name__)
 
 # Deployments the engine moves by itself (a paused one only while a manual intervention waits).
 MOVING_STATES = [DeploymentState.QUEUED, DeploymentState.RUNNING, DeploymentState.ROLLING_BACK]
@@ -30,19 +29,33 @@ def _moving(prefix: str = "") -> Q:
     )
 
 
-def deployments_reconcile() -> dict[str, int]:
+def scheduled_start(deployment: Deployment, now: datetime) -> bool:
+    """Start a scheduled deployment whose time came. When it cannot, it records why once: waiting for its
+    window to open (not tried again before then), or the conditions still unmet (tried each period)."""
+    try:
+        deployment_start(deployment=deployment, actor=None, reason="its scheduled time came")
+        return True
+    except DomainError as error:
+        opening = governance.window_opening(deployment, now)
+        if opening is None:
+            deployment_wait_record(deployment=deployment, wait=f"cannot start yet: {error}")
+        else:
+            opens_at, local = opening
+            wait = f"waits for the window opening at {local}"
+            deployment_wait_record(deployment=deployment, wait=wait, not_before=opens_at)
+        return False
+
+
+def deployments_reconcile(now: datetime | None = None) -> dict[str, int]:
     """Start scheduled deployments whose time came, and advance those with something due or lost.
 
     Run by Celery beat every ``RDM_RECONCILE_SECONDS``; safe to run at any time, as often as wished.
     """
-    now = timezone.now()
-    started = 0
-    for deployment in Deployment.objects.filter(state=DeploymentState.SCHEDULED, scheduled_for__lte=now):
-        try:
-            deployment_start(deployment=deployment, actor=None, reason="its scheduled time came")
-            started += 1
-        except DomainError as error:
-            logger.info("scheduled deployment %s cannot start yet: %s", deployment.pk, error)
+    now = now or timezone.now()
+    scheduled = Deployment.objects.filter(state=DeploymentState.SCHEDULED, scheduled_for__lte=now).filter(
+        Q(start_not_before__isnull=True) | Q(start_not_before__lte=now)
+    )
+    started = sum(scheduled_start(deployment, now) for deployment in scheduled)
     # two index scans: deployments whose check came due, and open steps whose lease ran out or wait came due
     due = Deployment.objects.filter(_moving(), due_at__lte=now).values_list("id", flat=True)
     lost = (

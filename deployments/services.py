@@ -14,6 +14,7 @@ recorded with the old and new values (a secret's never in clear).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,8 @@ from rdm_site.domain import bounded_text, ensure_allowed, ensure_conditions, val
 from rdm_site.exceptions import IllegalTransition, InvalidInput, UnmetConditions
 from rdm_site.permissions import any_permission_problem, permission_problem
 from rdm_site.transitions import transition_record
+
+logger = logging.getLogger(__name__)
 
 RUN = "deployments.run_deployment"
 RUN_CONTINUOUS = "deployments.run_continuous_deployment"
@@ -290,12 +293,14 @@ def deployment_create(
     scheduled_for: datetime | None = None,
     package=None,
     change=None,
+    fast_rollback: bool = False,
 ) -> Deployment:
     """Plan a deployment of the process's service to ``environment``: its waves and steps are computed and
     stored now, and shown before it runs. Raises InvalidInput naming every problem with the plan.
 
     ``package`` is the release package deployed (its version is the deployment's, unless given);
-    ``change`` the change record a production deployment implements.
+    ``change`` the change record a production deployment implements; ``fast_rollback`` plans a rollback that
+    ``replaces`` a deployment without bake time or health-gate analysis (``deployments.redeploy``).
     """
     deployment = Deployment(
         service=process.service,
@@ -311,6 +316,7 @@ def deployment_create(
         scheduled_for=scheduled_for,
         package=package,
         change=change,
+        fast_rollback=fast_rollback,
     )
     if package is not None and not version:
         deployment.version = package.version
@@ -397,12 +403,32 @@ def deployment_start(*, deployment: Deployment, actor: User | None, reason: str 
             )
     except IntegrityError:
         raise UnmetConditions(f"{deployment} cannot start", guards.lock_conditions(deployment)) from None
+    deployment.start_wait, deployment.start_not_before = "", None
     tick = Tick(deployment)
     tick.transition("start", actor=actor, reason=reason)
     effects.deployment_started(deployment, actor, checklist)
     tick.finish()
     advance_after_commit(deployment.pk)
     return deployment
+
+
+@transaction.atomic
+def deployment_wait_record(*, deployment: Deployment, wait: str, not_before: datetime | None = None) -> bool:
+    """Why a scheduled deployment whose time came has not started, shown on its page: audited, announced and
+    logged only when the reason changes, not each time the reconciler tries. ``not_before``: the reconciler
+    does not try again before then (the opening of the window it waits for). True when the reason changed."""
+    deployment = _locked(deployment)
+    if deployment.state != DeploymentState.SCHEDULED:
+        return False
+    changed = deployment.start_wait != wait
+    deployment.start_wait, deployment.start_not_before = wait, not_before
+    tick = Tick(deployment)
+    if changed:
+        logger.info("deployment %s %s", deployment.pk, wait)
+        transition_record(actor=None, action="deployment.wait", target=deployment, reason=wait)
+        tick.events.deployment_changed(wait)
+    tick.events.flush(start_wait=wait, start_not_before=not_before)
+    return changed
 
 
 @transaction.atomic

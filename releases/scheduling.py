@@ -64,6 +64,28 @@ def _serves(window: ReleaseWindow, service) -> bool:
     return not listed or any(candidate.pk == service.pk for candidate in listed)
 
 
+def _next_opening(windows, service, at: datetime) -> tuple[Occurrence, ReleaseWindow] | None:
+    upcoming = [
+        (occurrence, window)
+        for window in windows
+        if _serves(window, service) and (occurrence := window.next_occurrence(at)) is not None
+    ]
+    return min(upcoming, key=lambda pair: pair[0].start) if upcoming else None
+
+
+def next_window_opening(service, environment, at: datetime) -> tuple[datetime, str] | None:
+    """When no release window serving ``service`` in ``environment`` is open at ``at``: when the next one opens,
+    and how that reads in the window's own zone. None when one is open, or when none will open."""
+    windows = list(windows_for_environment(environment))
+    if any(_serves(window, service) and window.occurrence_at(at) is not None for window in windows):
+        return None
+    upcoming = _next_opening(windows, service, at)
+    if upcoming is None:
+        return None
+    occurrence, window = upcoming
+    return occurrence.start, _local(occurrence.start, window)
+
+
 def _window_reasons(
     services, environment, at, change, windows
 ) -> tuple[list[str], ReleaseWindow | None, Occurrence | None]:
@@ -72,14 +94,10 @@ def _window_reasons(
     for service in services:
         serving = [(window, occurrence) for window, occurrence in open_now if _serves(window, service)]
         if not serving:
-            upcoming = [
-                (occurrence, window)
-                for window in windows
-                if _serves(window, service) and (occurrence := window.next_occurrence(at)) is not None
-            ]
+            upcoming = _next_opening(windows, service, at)
             hint = ""
             if upcoming:
-                occurrence, window = min(upcoming, key=lambda pair: pair[0].start)
+                occurrence, window = upcoming
                 hint = f"; next: {window.name} opens {_local(occurrence.start, window)}"
             reasons.append(f"no release window is open for {service.name} in {environment.name} at {_moment(at)}{hint}")
             continue

@@ -94,6 +94,23 @@ class Deployment(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="deployments_requested"
     )
     scheduled_for = models.DateTimeField("scheduled for", null=True, blank=True)
+    start_wait = models.CharField(
+        "waiting",
+        max_length=300,
+        blank=True,
+        help_text="Why a scheduled deployment whose time came has not started (the window opening it waits for).",
+    )
+    start_not_before = models.DateTimeField(
+        "not tried before",
+        null=True,
+        blank=True,
+        help_text="A scheduled deployment waiting for its window is not tried again before it opens.",
+    )
+    fast_rollback = models.BooleanField(
+        "fast rollback",
+        default=False,
+        help_text="A rollback of a release that succeeded: no bake time and no health-gate analysis.",
+    )
     started_at = models.DateTimeField("started", null=True, blank=True)
     finished_at = models.DateTimeField("finished", null=True, blank=True)
     pause_kind = models.CharField("paused because", max_length=20, choices=PauseKind.choices, blank=True)
