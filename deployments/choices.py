@@ -7,12 +7,13 @@ from django.db import models
 
 
 class DeploymentModel(models.TextChoices):
-    """How targets are grouped into waves. Parallel (blue/green with cutover) and continuous promotion are
-    not built yet: a continuous deployment is a big bang or phased one requested by a pipeline
-    (``Deployment.continuous``)."""
+    """How targets are grouped into waves. Parallel is blue/green: the new version goes to the parallel set
+    of targets while the live set serves, then a cutover switches traffic (``deployments.parallel``). A
+    continuous deployment is any of them requested by a pipeline (``Deployment.continuous``)."""
 
     BIG_BANG = "big_bang", "Big bang"
     PHASED = "phased", "Phased"
+    PARALLEL = "parallel", "Parallel (blue/green)"
 
 
 class DeploymentState(models.TextChoices):

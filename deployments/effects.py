@@ -5,8 +5,9 @@
 - The release follows its production deployment: ``deploying``, then ``deployed``, ``failed`` or
   ``rolled_back``. Deployments to lower tiers do not move the release.
 - Every success updates the versions of the CIs it deployed, in its own environment ("what runs where" is
-  true in every environment); a production success of a release also takes the post-release baseline and
-  starts its Early Life Support (``on_production_success``).
+  true in every environment), and a parallel deployment's success records its set as the live one; a
+  production success of a release also takes the post-release baseline and starts its Early Life Support
+  (``on_production_success``).
 - A production deployment's start and end (succeeded, failed or aborted, rolled back) are notified to its
   requester, the release manager and the service owner; lower tiers notify nobody (pipelines deploy there
   all day, and their pages show the outcome).
@@ -25,7 +26,8 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from deployments.choices import DeploymentNotice, DeploymentState
+from deployments import parallel
+from deployments.choices import DeploymentModel, DeploymentNotice, DeploymentState
 from deployments.models import Deployment
 from rdm_site.domain import shortened
 from rdm_site.exceptions import DomainError
@@ -163,6 +165,8 @@ def deployment_ended(deployment: Deployment) -> None:
             _follow(f"record release {release} {outcome}", deployment, lambda: service(release=release, **extra))
     if deployment.state == DeploymentState.SUCCEEDED:
         _follow("update the CMDB", deployment, lambda: ci_versions_record(deployment))
+        if deployment.model == DeploymentModel.PARALLEL:
+            _follow("record the live set in the CMDB", deployment, lambda: parallel.live_set_record(deployment))
         if is_production(deployment):
             on_production_success(deployment)
     if is_production(deployment):

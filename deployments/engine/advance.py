@@ -9,10 +9,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 
-from deployments import effects, governance, guards
+from deployments import effects, governance, guards, parallel
 from deployments.choices import (
     DEPLOYMENT_TERMINAL_STATES,
     STEP_OPEN_STATES,
+    DeploymentModel,
     DeploymentState,
     PauseKind,
     StepKind,
@@ -225,7 +226,8 @@ def rollback_begin(tick: Tick, reason: str, *, actor=None) -> None:
 def _plan_rollback(tick: Tick) -> None:
     """A rollback step for every deploy step that started and is not already undone (or being undone).
 
-    They run wave by wave, the last wave first, and within a wave the last position first.
+    They run wave by wave, the last wave first, and within a wave the last position first. A parallel
+    deployment's rollback is its cut-back alone (``deployments.parallel``).
     """
     deployment = tick.deployment
     covered = Step.objects.filter(
@@ -236,6 +238,8 @@ def _plan_rollback(tick: Tick) -> None:
         .exclude(Exists(covered))
         .select_related("template", "target__ci")
     )
+    if deployment.model == DeploymentModel.PARALLEL:
+        started = parallel.rollback_scope(started)
     variables = None
     top = deployment.steps.filter(kind=StepKind.DEPLOY).aggregate(Max("position"))["position__max"] or 0
     new_steps: list[Step] = []
