@@ -167,3 +167,26 @@ def test_only_live_targets_are_planned(db, manager):
     planned = set(Step.objects.filter(deployment=deployment).values_list("target__ci__name", flat=True))
     assert ci.name not in planned
     assert len(planned) == 2
+
+
+def test_a_fast_rollback_is_planned_in_the_same_waves_without_bake_time_or_health_gate(landscape, manager):
+    # given a process that bakes each wave for ten minutes and then runs a health gate
+    land = landscape(
+        targets=2, bake_seconds=600, health_checks=[{"executor": "wait", "parameters": {"duration_seconds": "0"}}]
+    )
+    phased = {"model": "phased", "phase_plan": {"canary": 1, "percentages": [100]}}
+
+    # when the same phased deployment is planned as usual and as a fast rollback
+    usual = services.deployment_create(actor=manager, process=land.process, environment=land.environment, **phased)
+    fast = services.deployment_create(
+        actor=manager, process=land.process, environment=land.environment, fast_rollback=True, **phased
+    )
+
+    # then the fast one has the same waves, with no bake time and no gate step
+    assert [(w.name, w.bake_seconds) for w in usual.waves.all()] == [("canary (1 target)", 600), ("100 %", 600)]
+    assert [(w.name, w.bake_seconds, w.health_gate) for w in fast.waves.all()] == [
+        ("canary (1 target)", 0, []),
+        ("100 %", 0, []),
+    ]
+    assert not fast.steps.filter(kind=StepKind.GATE).exists()
+    assert usual.steps.filter(kind=StepKind.GATE).count() == 2
