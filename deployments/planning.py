@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
+from deployments import parallel
 from deployments.choices import DeploymentModel, StepKind
 from deployments.executors.base import Executor, ExecutorParameterError, UnknownExecutor
 from deployments.executors.registry import get_executor
@@ -25,6 +26,8 @@ from deployments.variables import UnknownVariablesError, substitute, substitute_
 from rdm_site.exceptions import InvalidInput
 
 GATE_MAX_ATTEMPTS = 3  # a gate retries only transient failures (an unreachable health endpoint)
+CUTOVER_MAX_ATTEMPTS = 3  # a cutover retries transient failures with the same idempotency key
+CUTOVER_EXECUTOR = "http_call"
 
 
 @dataclass
@@ -33,6 +36,7 @@ class WavePlan:
     targets: list[Target]
     ring: str = ""
     percentage: float | None = None
+    cutover: dict[str, Any] | None = None  # a parallel deployment's cutover wave runs this call, once, instead
 
 
 # --- wave builders ---------------------------------------------------------------------------------
@@ -74,8 +78,28 @@ def _percentage_waves(targets: Sequence[Target], canary: int, percentages: list[
     return waves
 
 
+def parallel_waves(targets: Sequence[Target], phase_plan: dict[str, Any]) -> list[WavePlan]:
+    """Blue/green: the parallel set is deployed and verified, then traffic is cut over to it and verified again.
+    The live set is in no wave."""
+    problems = phase_plan_problems(DeploymentModel.PARALLEL, phase_plan)
+    members = [] if problems else parallel.set_members(targets, phase_plan, "parallel")
+    problems = problems or parallel.serving_problems(members, phase_plan)
+    if problems:
+        raise InvalidInput("The phase plan is not valid: " + "; ".join(problems), problems)
+    label = phase_plan["parallel"]
+    ring = label if phase_plan.get("set_by", "ring") == "ring" else ""
+    return [
+        WavePlan(f"parallel set {label}", members, ring=ring),
+        WavePlan(f"cutover to {label}", members, ring=ring, cutover=phase_plan["cutover"]),
+    ]
+
+
 # A wave's bake time is stored in a 32-bit column; a week is already far longer than any bake.
 MAX_BAKE_SECONDS = 7 * 24 * 3600
+MODEL_PLAN_KEYS = {
+    DeploymentModel.PHASED: {"rings", "percentages", "canary"},
+    DeploymentModel.PARALLEL: parallel.PLAN_KEYS,
+}
 
 
 def phase_plan_problems(model: str, phase_plan: Any) -> list[str]:
@@ -83,7 +107,7 @@ def phase_plan_problems(model: str, phase_plan: Any) -> list[str]:
     if not isinstance(phase_plan, dict):
         return ["the phase plan must be a JSON object"]
     problems = []
-    known = {"bake_seconds"} | ({"rings", "percentages", "canary"} if model == DeploymentModel.PHASED else set())
+    known = {"bake_seconds"} | MODEL_PLAN_KEYS.get(model, set())
     problems += [
         f"{key!r} is not used by a {model.replace('_', ' ')} deployment" for key in phase_plan if key not in known
     ]
@@ -92,6 +116,8 @@ def phase_plan_problems(model: str, phase_plan: Any) -> list[str]:
         problems.append("bake_seconds must be a whole number of seconds, 0 or more")
     elif bake > MAX_BAKE_SECONDS:
         problems.append(f"bake_seconds is at most {MAX_BAKE_SECONDS} (a week)")
+    if model == DeploymentModel.PARALLEL:
+        return problems + parallel.parallel_plan_problems(phase_plan)
     if model != DeploymentModel.PHASED:
         return problems
     if "rings" in phase_plan and ("percentages" in phase_plan or "canary" in phase_plan):
@@ -203,6 +229,8 @@ def targets_for(deployment: Deployment) -> list[Target]:
 def waves_for(deployment: Deployment, targets: Sequence[Target]) -> list[WavePlan]:
     if deployment.model == DeploymentModel.PHASED:
         return phased_waves(targets, deployment.phase_plan)
+    if deployment.model == DeploymentModel.PARALLEL:
+        return parallel_waves(targets, deployment.phase_plan)
     problems = phase_plan_problems(deployment.model, deployment.phase_plan)
     if problems:
         raise InvalidInput("The phase plan is not valid: " + "; ".join(problems), problems)
@@ -236,7 +264,8 @@ def plan_build(deployment: Deployment) -> list[Wave]:
     variables = variables_resolve(deployment.service_id, deployment.environment_id)
     health_checks = [] if deployment.fast_rollback else (deployment.process.health_checks or [])
     executors: dict[str, Executor] = {}
-    for name in {t.executor for t in templates} | {check["executor"] for check in health_checks}:
+    used = {t.executor for t in templates} | {check["executor"] for check in health_checks}
+    for name in used | ({CUTOVER_EXECUTOR} if any(plan.cutover for plan in wave_plans) else set()):
         try:
             executors[name] = get_executor(name)
         except UnknownExecutor:
@@ -258,7 +287,24 @@ def plan_build(deployment: Deployment) -> list[Wave]:
             health_gate=health_checks,
         )
         waves.append(wave)
-        for position, template in enumerate(templates):
+        if wave_plan.cutover is not None:
+            parameters, cutover_problems = parameters_prepare(
+                executors[CUTOVER_EXECUTOR], wave_plan.cutover, variables, builtin_variables(deployment, None)
+            )
+            for problem in cutover_problems:
+                found.setdefault(f"cutover: {problem}", set())
+            steps.append(
+                Step(
+                    deployment=deployment,
+                    wave=wave,
+                    kind=StepKind.DEPLOY,
+                    name=f"cut over to {deployment.phase_plan['parallel']}",
+                    executor=CUTOVER_EXECUTOR,
+                    parameters=parameters,
+                    max_attempts=CUTOVER_MAX_ATTEMPTS,
+                )
+            )
+        for position, template in enumerate([] if wave_plan.cutover is not None else templates):
             for target in _template_targets(template, wave_plan.targets):
                 parameters, template_problems = parameters_prepare(
                     executors[template.executor], template.parameters, variables, builtin_variables(deployment, target)
