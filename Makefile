@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api bench-pages bench-live install services-start services-stop clean assets
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api bench-pages bench-live bench-dora install services-start services-stop clean assets
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-serving bench-rollout bench-api bench-pages bench-live
+bench: bench-serving bench-rollout bench-api bench-pages bench-live bench-dora
 
 bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving
@@ -52,6 +52,9 @@ bench-live: $(STAMP)
 
 bench-pages: $(STAMP)
 	$(BIN)/python -m bench.pages
+
+bench-dora: $(STAMP)
+	$(BIN)/python -m bench.dora
 
 services-start: $(STAMP)
 	$(BIN)/python -m rdm_site.embedded start
