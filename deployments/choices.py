@@ -214,6 +214,10 @@ class CorrelationMethod(models.TextChoices):
     CORRECTED = "corrected", "Corrected by a person"
 
 
+# The same in a few words, for filters and table cells: "By CI", "By impact", "Explicit reference"…
+CORRELATION_SHORT_LABELS = {method: label.split(":")[0] for method, label in CorrelationMethod.choices}
+
+
 class ElsState(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     ACTIVE = "active", "Active"

@@ -68,3 +68,16 @@ def incident_correlation(incident: Incident) -> tuple[Deployment | None, str]:
             if incident.ci_id in downstream[ci_id]:
                 return deployment, CorrelationMethod.IMPACT
     return None, CorrelationMethod.NONE
+
+
+def correlation_via(incident: Incident) -> ConfigurationItem | None:
+    """For a link made by impact: the CI the deployment changed whose failure reaches the incident's CI in the
+    fewest hops (what the link is "via"); None for any other link."""
+    if incident.correlation != CorrelationMethod.IMPACT or not (incident.deployment_id and incident.ci_id):
+        return None
+    reaching = []
+    for changed in deployment_cis(incident.deployment).order_by("name", "pk"):
+        depths = {hurt.ci.pk: hurt.depth for hurt in ci_impact(changed).cis}
+        if incident.ci_id in depths:
+            reaching.append((depths[incident.ci_id], changed))
+    return min(reaching, key=lambda found: found[0])[1] if reaching else None

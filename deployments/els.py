@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, When
 from django.urls import reverse
 
 from deployments.choices import (
@@ -51,7 +51,7 @@ def _manages_els(els: EarlyLifeSupport, actor: User | None, attempt: str) -> lis
     problem = release_perms.permission_problem(actor, release_perms.MANAGE_ELS, attempt)
     if problem:
         return [problem]
-    services = els.release.services.select_related("owner")
+    services = els.release.services.all()  # with their owners when read by ``els_list``
     return [release_perms.ownership_problem(actor, services, release_perms.MANAGE_ANY_ELS, attempt)]
 
 
@@ -100,17 +100,16 @@ def els_criteria_evaluate(els: EarlyLifeSupport, at: datetime | None = None) -> 
     """
     at = at or now()
     results = []
-    incidents = els_incidents(els)
     criteria = els.exit_criteria or {}
     if ElsCriterion.MAX_OPEN_P1_P2 in criteria:
         limit = criteria[ElsCriterion.MAX_OPEN_P1_P2]
-        count = incidents.filter(state__in=INCIDENT_OPEN_STATES, severity__in=SERIOUS).count()
+        count = _open_serious_count(els)
         results.append(
             CriterionResult(ElsCriterion.MAX_OPEN_P1_P2, "open P1/P2 incidents", count <= limit, str(count), str(limit))
         )
     if ElsCriterion.MAX_INCIDENTS in criteria:
         limit = criteria[ElsCriterion.MAX_INCIDENTS]
-        count = incidents.filter(opened_at__gte=els.started_at or at).count()
+        count = _incidents_since_start_count(els, at)
         results.append(
             CriterionResult(ElsCriterion.MAX_INCIDENTS, "incidents during ELS", count <= limit, str(count), str(limit))
         )
@@ -127,11 +126,50 @@ def els_criteria_evaluate(els: EarlyLifeSupport, at: datetime | None = None) -> 
     return results
 
 
+def _open_serious_count(els: EarlyLifeSupport) -> int:
+    if hasattr(els, "open_p1"):  # counted by ``els_board``
+        return els.open_p1 + els.open_p2
+    return els_incidents(els).filter(state__in=INCIDENT_OPEN_STATES, severity__in=SERIOUS).count()
+
+
+def _incidents_since_start_count(els: EarlyLifeSupport, at: datetime) -> int:
+    if hasattr(els, "incidents_since_start"):  # counted by ``els_board``
+        return els.incidents_since_start
+    return els_incidents(els).filter(opened_at__gte=els.started_at or at).count()
+
+
 def els_list() -> QuerySet[EarlyLifeSupport]:
     """Periods with what their rows show: the release and its services' owners, the deployment, the staff."""
     return EarlyLifeSupport.objects.select_related(
         "release", "deployment__service", "deployment__environment"
     ).prefetch_related("staff", "release__services__owner")
+
+
+def _incident_count(**conditions) -> Subquery:
+    """How many incidents count against each period (as ``els_incidents`` ties them) and meet ``conditions``."""
+    counted = Incident.objects.filter(Q(deployment=OuterRef("deployment")) | Q(release=OuterRef("release")))
+    counted = counted.filter(**conditions).order_by().annotate(count=Func(F("pk"), function="COUNT"))
+    return Subquery(counted.values("count"), output_field=IntegerField())
+
+
+def els_board() -> QuerySet[EarlyLifeSupport]:
+    """Periods as the ELS board shows them: running ones first, then scheduled, then exited, soonest end
+    first; each with its open incidents by severity (``open_p1`` … ``open_p4``) and those opened since it
+    started (``incidents_since_start``), so that its criteria cost no query of their own."""
+    by_severity = {
+        f"open_{severity}": _incident_count(state__in=INCIDENT_OPEN_STATES, severity=severity)
+        for severity in IncidentSeverity.values
+    }
+    rank = Case(When(state__in=ELS_RUNNING_STATES, then=0), When(state=ElsState.SCHEDULED, then=1), default=2)
+    return (
+        els_list()
+        .annotate(
+            **by_severity,
+            incidents_since_start=_incident_count(opened_at__gte=OuterRef("started_at")),
+            rank=rank,
+        )
+        .order_by("rank", F("planned_end").asc(nulls_last=True), "-created", "-id")
+    )
 
 
 # --- writes ---------------------------------------------------------------------------------------------------

@@ -1,9 +1,15 @@
 """One FilterSet per model of the rollout engine, shared by the API lists and (later) the browser lists."""
 
 import django_filters
+from django import forms
+from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
+from cmdb.models import Service
 from deployments.choices import (
-    CorrelationMethod,
+    CORRELATION_SHORT_LABELS,
+    INCIDENT_OPEN_STATES,
     DeploymentModel,
     DeploymentState,
     ElsState,
@@ -99,17 +105,72 @@ class StepLogFilterSet(django_filters.FilterSet):
         fields = ["step", "deployment", "level"]
 
 
+class OpenWidget(forms.NullBooleanSelect):
+    """Whether an incident is still open, in the incident list's words."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "Any"), ("true", "Open or acknowledged"), ("false", "Resolved or closed")]
+
+
 class IncidentFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=IncidentState.choices)
     severity = django_filters.MultipleChoiceFilter(choices=IncidentSeverity.choices)
     source = django_filters.CharFilter(max_length=50)
     external_id = django_filters.CharFilter(max_length=200)
     opened = django_filters.IsoDateTimeFromToRangeFilter(field_name="opened_at")
-    correlation = django_filters.MultipleChoiceFilter(choices=CorrelationMethod.choices)
+    correlation = django_filters.MultipleChoiceFilter(choices=list(CORRELATION_SHORT_LABELS.items()))
+    service = extend_schema_field(OpenApiTypes.INT)(  # a service's id
+        django_filters.ModelChoiceFilter(
+            queryset=Service.objects.order_by("name"),
+            method="_of_service",
+            label="Service",
+            help_text="Incidents of the service's deployments, CIs or releases.",
+        )
+    )
+    open = django_filters.BooleanFilter(
+        method="_open",
+        label="Open",
+        help_text="Open or acknowledged (true), resolved or closed (false).",
+        widget=OpenWidget,
+    )
 
     class Meta:
         model = Incident
-        fields = ["state", "severity", "deployment", "release", "ci", "source", "external_id", "opened", "correlation"]
+        fields = [
+            "state",
+            "severity",
+            "service",
+            "correlation",
+            "open",
+            "deployment",
+            "release",
+            "ci",
+            "source",
+            "external_id",
+            "opened",
+        ]
+
+    def _of_service(self, queryset, name, value):
+        of_service = Q(deployment__service=value) | Q(ci__service=value) | Q(release__services=value)
+        return queryset.filter(pk__in=Incident.objects.filter(of_service).values("pk"))
+
+    def _open(self, queryset, name, value):
+        return (
+            queryset.filter(state__in=INCIDENT_OPEN_STATES)
+            if value
+            else queryset.exclude(state__in=INCIDENT_OPEN_STATES)
+        )
+
+
+class IncidentPageFilterSet(IncidentFilterSet):
+    """The incident list page's form: the filters people pick from (the API takes every other one)."""
+
+    SHOWN = ("state", "severity", "service", "correlation", "open")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters = {name: self.filters[name] for name in self.SHOWN}
 
 
 class ElsFilterSet(django_filters.FilterSet):

@@ -1,10 +1,16 @@
-"""Starting a deployment in the browser: what the API's create takes, as a form a person fills in."""
+"""The deployments app's forms in the browser: starting a deployment, extending an Early Life Support period,
+opening and editing an incident and correcting its link to a deployment: what the API takes, as forms a person
+fills in. The services check everything again; a form only catches what can be said of the input alone."""
 
 from django import forms
+from django.db.models import Q
 
-from cmdb.models import Environment
-from deployments.choices import DeploymentModel
-from deployments.models import DeploymentProcess
+from cmdb.choices import CI_TERMINAL_STATES, EnvironmentTier
+from cmdb.models import ConfigurationItem, Environment
+from deployments.choices import DeploymentModel, IncidentSeverity
+from deployments.correlation import correlation_candidates, correlation_window
+from deployments.models import Deployment, DeploymentProcess, Incident
+from rdm_site.domain import REASON_MAX_LENGTH, TEXT_MAX_LENGTH
 from releases.models import ChangeRecord
 
 # Dates are entered and shown in the site's zone (UTC): the labels say so.
@@ -104,3 +110,99 @@ class DeploymentStartForm(forms.Form):
 def _process_label(process: DeploymentProcess) -> str:
     checks = ", ".join(check.get("executor", "?") for check in process.health_checks or []) or "none"
     return f"{process.service}: {process.name} (health gate: {checks}; bake {process.bake_seconds} s)"
+
+
+def _reason(label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=help_text,
+    )
+
+
+class ElsExtendForm(forms.Form):
+    """Keep watching longer: until when, and why (``els_extend`` wants the new end later than the current)."""
+
+    new_end = forms.DateTimeField(
+        widget=DATETIME_WIDGET, label="New planned end (UTC)", help_text="Later than the current planned end."
+    )
+    reason = _reason("Reason", "Why the staff stay on duty longer.")
+
+
+def _ci_label(ci: ConfigurationItem) -> str:
+    service = ci.service.name if ci.service else "no service"
+    return f"{service}: {ci.name} ({ci.environment.name})"
+
+
+def _deployment_label(deployment: Deployment) -> str:
+    finished = f", finished {deployment.finished_at:%Y-%m-%d %H:%M} UTC" if deployment.finished_at else ""
+    return f"{deployment} ({deployment.get_state_display().lower()}{finished})"
+
+
+class IncidentForm(forms.Form):
+    """What is known of an incident: what happened, how bad it is, and the CI (of which service) it concerns."""
+
+    title = forms.CharField(label="Title", max_length=Incident._meta.get_field("title").max_length)
+    description = forms.CharField(
+        label="Description", required=False, max_length=TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    severity = forms.ChoiceField(
+        label="Severity",
+        choices=[("", "---------"), *IncidentSeverity.choices],
+        help_text="P1: the service is down for everyone; P4: a nuisance.",
+    )
+    ci = forms.ModelChoiceField(
+        ConfigurationItem.objects.exclude(state__in=CI_TERMINAL_STATES)
+        .select_related("service", "environment")
+        .order_by("service__name", "environment__promotion_order", "name"),
+        required=False,
+        label="Service and CI",
+        help_text="The CI that misbehaves; an incident names its CI, its deployment, or both.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ci"].label_from_instance = _ci_label
+
+
+class IncidentOpenForm(IncidentForm):
+    """A person opens an incident; when it names no deployment, RDM looks for the one that changed its CI."""
+
+    deployment = forms.ModelChoiceField(
+        Deployment.objects.filter(environment__tier=EnvironmentTier.PRODUCTION, started_at__isnull=False)
+        .select_related("service", "environment")
+        .order_by("-started_at", "-id"),
+        required=False,
+        label="Deployment",
+        help_text="The production deployment that caused it, when known; empty: RDM looks for it by the CI.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["deployment"].label_from_instance = _deployment_label
+
+
+class IncidentCorrelationForm(forms.Form):
+    """Put right which deployment caused the incident: one of the production deployments that succeeded shortly
+    before it opened, or none."""
+
+    deployment = forms.ModelChoiceField(
+        Deployment.objects.none(), required=False, label="Caused by", empty_label="No deployment caused it"
+    )
+    reason = _reason("Reason", "Why the link changes: it is kept in the incident's history.")
+
+    def __init__(self, *args, incident: Incident, **kwargs):
+        super().__init__(*args, initial={"deployment": incident.deployment_id}, **kwargs)
+        candidates = Q(pk__in=correlation_candidates(incident).values("pk"))
+        if incident.deployment_id:
+            candidates |= Q(pk=incident.deployment_id)
+        field = self.fields["deployment"]
+        field.queryset = (
+            Deployment.objects.filter(candidates)
+            .select_related("service", "environment")
+            .order_by("-finished_at", "-id")
+        )
+        field.label_from_instance = _deployment_label
+        hours = int(correlation_window().total_seconds() // 3600)
+        field.help_text = f"Production deployments that succeeded in the {hours} hours before it opened."

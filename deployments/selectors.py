@@ -168,6 +168,11 @@ def incident_list() -> QuerySet[Incident]:
     )
 
 
+def incident_browser_rows() -> QuerySet[Incident]:
+    """The incident pages' rows: what each names, with the service and environment of its CI."""
+    return incident_list().select_related("ci__service", "ci__environment")
+
+
 # --- naming records as monitoring does (an alert's labels) ------------------------------------------------
 
 

@@ -1,11 +1,13 @@
-"""The deployments list of the browser: state badges and progress bars that the page keeps moving."""
+"""The deployments app's lists in the browser: deployments (state badges and progress bars that the page keeps
+moving) and incidents."""
 
 import django_tables2 as tables
 from django.template.loader import render_to_string
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
-from deployments.choices import DEPLOYMENT_ACTIVE_STATES
-from deployments.models import Deployment
+from deployments.choices import CORRELATION_SHORT_LABELS, DEPLOYMENT_ACTIVE_STATES
+from deployments.models import Deployment, Incident
 from rdm_site.tables import BadgeColumn, RdmTable
 
 
@@ -47,3 +49,46 @@ class DeploymentTable(RdmTable):
         model = Deployment
         fields = ("id", "service", "version", "environment", "state", "progress", "model", "requested_by", "created")
         empty_text = "No deployment matches."
+
+
+def incident_service(incident: Incident):
+    """The service an incident concerns: its deployment's, else its CI's (None when it names only a release)."""
+    if incident.deployment_id:
+        return incident.deployment.service
+    return incident.ci.service if incident.ci_id else None
+
+
+class IncidentTable(RdmTable):
+    id = tables.Column(linkify=True, verbose_name="#")
+    title = tables.Column(linkify=True)
+    severity = BadgeColumn()
+    state = BadgeColumn()
+    service = tables.Column(accessor="pk", orderable=False, verbose_name="Service")
+    deployment = tables.Column(linkify=True)
+    correlation = tables.Column(verbose_name="Linked", empty_values=())
+    opened_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Opened (UTC)")
+    time_to_restore = tables.Column(accessor="resolved_at", orderable=False, verbose_name="Time to restore")
+
+    class Meta(RdmTable.Meta):
+        model = Incident
+        fields = (
+            "id",
+            "title",
+            "severity",
+            "state",
+            "service",
+            "deployment",
+            "correlation",
+            "opened_at",
+            "time_to_restore",
+        )
+        empty_text = "No incident matches."
+
+    def render_service(self, record):
+        return incident_service(record) or "—"
+
+    def render_correlation(self, record):
+        return CORRELATION_SHORT_LABELS.get(record.correlation, record.correlation)
+
+    def render_time_to_restore(self, value, record):
+        return timesince(record.opened_at, value)

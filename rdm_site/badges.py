@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from cmdb.choices import CI_STATE_COLOURS, CRITICALITY_COLOURS, ENVIRONMENT_TIER_COLOURS
 from deployments.choices import (
     DEPLOYMENT_STATE_COLOURS,
+    ELS_STATE_COLOURS,
     INCIDENT_SEVERITY_COLOURS,
     INCIDENT_STATE_COLOURS,
     STEP_STATE_COLOURS,
@@ -41,6 +42,7 @@ COLOURS = {
     ("deployments.step", "state"): STEP_STATE_COLOURS,
     ("deployments.incident", "state"): INCIDENT_STATE_COLOURS,
     ("deployments.incident", "severity"): INCIDENT_SEVERITY_COLOURS,
+    ("deployments.earlylifesupport", "state"): ELS_STATE_COLOURS,
     ("rdm_site.webhookdelivery", "state"): DELIVERY_STATE_COLOURS,
 }
 

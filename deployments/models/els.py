@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -54,6 +55,9 @@ class EarlyLifeSupport(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model)
 
     def __str__(self) -> str:
         return f"ELS #{self.pk} of {self.release}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployments:els_detail", args=[self.pk])
 
     @property
     def is_running(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -93,6 +94,9 @@ class Incident(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_severity_display().split(' ')[0]} #{self.pk} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployments:incident_detail", args=[self.pk])
 
     @transition(field=state, source=IncidentState.OPEN, target=IncidentState.ACKNOWLEDGED)
     def acknowledge(self) -> None:
