@@ -15,7 +15,7 @@ from rdm_site.representations import representation_register
 from releases import permissions as perms
 from releases.actions import change_available_actions, package_available_actions, release_available_actions
 from releases.checklist import checklist_evaluate
-from releases.choices import GateCode, Risk
+from releases.choices import BaselineKind, GateCode, Risk
 from releases.models import (
     Approval,
     ChangeRecord,
@@ -368,6 +368,12 @@ class GateEvidenceInput(serializers.Serializer):
 
 class EvidenceVerifyInput(serializers.Serializer):
     evidence = serializers.PrimaryKeyRelatedField(queryset=GateEvidence.objects.all(), help_text="The evidence id.")
+
+
+class BaselineTakeInput(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=BaselineKind.choices, help_text="Before the deployment, or after it (the release closes with one)."
+    )
 
 
 class StakeholdersNotifyInput(serializers.Serializer):

@@ -192,6 +192,12 @@ class ReleaseViewSet(EditableViewSet):
         s.StakeholdersNotifyInput,
         "Tell the stakeholders of the release's services (the communication gate).",
     )
+    baselines = _release_transition(
+        "baselines",
+        services.release_baseline_take,
+        s.BaselineTakeInput,
+        "Snapshot the CIs the release's units change, as its pre- or post-release baseline.",
+    )
 
     @extend_schema(
         summary="The go/no-go checklist for a tier: every gate's status and evidence.",

@@ -198,9 +198,14 @@ def stakeholders_notify(*, release: Release, actor: User | None, message: str = 
 def release_baseline_take(
     *, release: Release, actor: User | None, kind: BaselineKind | str = BaselineKind.PRE_RELEASE
 ) -> ReleaseBaseline:
-    """Snapshot the CIs the release's units change (before the deployment, and after it) and link it."""
+    """Snapshot the CIs the release's units change (before the deployment, and after it) and link it: Release
+    Managers, or RDM itself after a production deployment.
+    """
     release = locked(release)
     kind = BaselineKind(kind)
+    ensure_allowed(
+        perms.permission_problem(actor, perms.CHANGE_RELEASE, f"take a {kind.label.lower()} baseline of {release}")
+    )
     _ensure_not_over(release, f"take a {kind.label.lower()} baseline of")
     cis = list(ConfigurationItem.objects.filter(release_units__release=release).distinct())
     ensure_conditions(
