@@ -29,7 +29,18 @@ T = TypeVar("T")
 
 # Actions that undo or stop something: drawn as red buttons.
 DESTRUCTIVE_ACTIONS = frozenset(
-    {"reject", "cancel", "mark_failed", "mark_rolled_back", "retire", "abort", "roll_back", "revoke", "withdraw"}
+    {
+        "reject",
+        "cancel",
+        "mark_failed",
+        "mark_rolled_back",
+        "retire",
+        "abort",
+        "roll_back",
+        "revoke",
+        "withdraw",
+        "return_",
+    }
 )
 
 
@@ -115,7 +126,8 @@ class WithheldAction:
 
 
 def action_label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    """How an action reads on its button: "mark_ready" as "Mark ready", "return_" (a keyword's stand-in) as "Return"."""
+    return name.replace("_", " ").strip().capitalize()
 
 
 def record_actions(rules: dict[str, ActionRule], viewset, record, user, url: str) -> dict:

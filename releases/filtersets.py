@@ -1,7 +1,11 @@
 """One FilterSet per release governance record, shared by the API lists and the browser lists."""
 
 import django_filters
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
 
+from releases.choices import REVIEW_OPEN_STATES
 from releases.models import (
     Approval,
     ChangeRecord,
@@ -18,6 +22,8 @@ from releases.models import (
 )
 
 DATE_LOOKUPS = ["gte", "lt"]
+# A yes/no filter that may be left out: "Any" rather than django-filter's "Unknown".
+ANY_YES_NO = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
 
 
 class ReleasePolicyFilterSet(django_filters.FilterSet):
@@ -115,11 +121,13 @@ class ApprovalFilterSet(django_filters.FilterSet):
 
 
 class ReviewFilterSet(django_filters.FilterSet):
-    """Reviews by state, release, service, assignee, and due date (``due_on__lt=<today>`` with an open state:
-    the overdue ones).
+    """Reviews by state, release, service, assignee, and due date; ``mine`` (assigned to the caller) and
+    ``overdue`` (still to be written or reworked after the due date).
     """
 
     state = django_filters.MultipleChoiceFilter(choices=PostImplementationReview._meta.get_field("state").choices)
+    mine = django_filters.BooleanFilter(label="Assigned to me", method="filter_mine", widget=ANY_YES_NO)
+    overdue = django_filters.BooleanFilter(label="Overdue", method="filter_overdue", widget=ANY_YES_NO)
 
     class Meta:
         model = PostImplementationReview
@@ -130,6 +138,19 @@ class ReviewFilterSet(django_filters.FilterSet):
             "owner": ["exact"],
             "due_on": DATE_LOOKUPS,
         }
+
+    def filter_mine(self, queryset, name, value):
+        user = getattr(self.request, "user", None)
+        if value is None or user is None:
+            return queryset
+        mine = Q(owner_id=user.pk)
+        return queryset.filter(mine) if value else queryset.exclude(mine)
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        overdue = Q(state__in=REVIEW_OPEN_STATES, due_on__lt=timezone.localdate())
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
 class KnowledgeArticleFilterSet(django_filters.FilterSet):

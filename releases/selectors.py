@@ -29,11 +29,13 @@ from releases.models import (
     FreezeOverride,
     FreezePeriod,
     GateEvidence,
+    PostImplementationReview,
     Release,
     ReleasePackage,
     ReleasePolicy,
     ReleaseUnit,
     ReleaseWindow,
+    ReviewActionItem,
     TestRun,
 )
 from releases.permissions import (
@@ -486,3 +488,21 @@ def changes_awaiting_assessment_by(user: User) -> list[ChangeRecord]:
     rule = CHANGE_ACTIONS[ChangeTransition.ASSESS]
     submitted = changes_table().filter(state=ChangeState.SUBMITTED).order_by("planned_start", "id")
     return [change for change in submitted if not rule.who_problems(change, user)]
+
+
+# --- post-implementation reviews (the browser) -------------------------------------------------------
+
+
+def reviews_table() -> QuerySet[PostImplementationReview]:
+    """Reviews as the browser's list shows them, the soonest due first."""
+    return PostImplementationReview.objects.select_related("release", "service", "owner").order_by("due_on", "id")
+
+
+def review_details() -> QuerySet[PostImplementationReview]:
+    """One review with its people, action items and the knowledge articles its lessons became."""
+    return PostImplementationReview.objects.select_related(
+        "release", "service", "owner", "submitted_by", "decided_by"
+    ).prefetch_related(
+        Prefetch("action_items", ReviewActionItem.objects.select_related("owner")),
+        "knowledge_articles",
+    )

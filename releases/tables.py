@@ -12,6 +12,7 @@ from releases.models import (
     ChangeTemplate,
     FreezeOverride,
     FreezePeriod,
+    PostImplementationReview,
     Release,
     ReleasePackage,
     ReleasePolicy,
@@ -191,3 +192,28 @@ class FreezeOverrideTable(RdmTable):
     class Meta(RdmTable.Meta):
         model = FreezeOverride
         fields = ("change", "freeze", "reason", "granted_by", "granted_at", "valid_from", "valid_until")
+
+
+class ReviewTable(RdmTable):
+    release = tables.Column(verbose_name="Review of release", linkify=lambda record: record.get_absolute_url())
+    service = tables.Column(linkify=True)
+    owner = tables.Column(verbose_name="Assigned to")
+    state = BadgeColumn()
+    due_on = tables.Column(verbose_name="Due on", attrs={"td": {"class": "text-nowrap"}})
+    submitted_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Submitted (UTC)")
+
+    class Meta(RdmTable.Meta):
+        model = PostImplementationReview
+        fields = ("release", "service", "owner", "state", "due_on", "submitted_at")
+        order_by = ("due_on",)
+
+    def render_owner(self, value):
+        return value.get_full_name() or value.get_username()
+
+    def render_due_on(self, value, record):
+        return format_html("{} {}", f"{value:%Y-%m-%d}", overdue_badge(record))
+
+
+def overdue_badge(review: PostImplementationReview) -> str:
+    """An "Overdue" badge (text, not only colour) for a review still open after its due date; else empty."""
+    return badge_html("Overdue", "firebrick") if review.overdue else ""

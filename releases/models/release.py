@@ -424,3 +424,6 @@ class KnowledgeArticle(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("releases:knowledge_detail", args=[self.pk])

@@ -100,7 +100,7 @@ class PostImplementationReview(ConcurrentTransitionMixin, models.Model):
         return f"Review of {self.release}"
 
     def get_absolute_url(self) -> str:
-        return reverse("admin:releases_postimplementationreview_change", args=[self.pk])
+        return reverse("releases:review_detail", args=[self.pk])
 
     def clean_fields(self, exclude=None):
         # Cleaning re-assigns every field, which the protected state field refuses.

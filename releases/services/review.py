@@ -171,8 +171,9 @@ def _replace_action_items(review: PostImplementationReview, value) -> dict:
 
 @transaction.atomic
 def review_update(*, review: PostImplementationReview, actor: User | None, data: dict) -> PostImplementationReview:
-    """Edit the review. The first edit of a due review starts its draft; editing a returned one reworks it.
-    ``action_items`` (a list of {text, owner, due_on}) replaces the review's action items.
+    """Edit the review. The first edit of a due review starts its draft (even one that changes nothing: the
+    owner opened it to write); editing a returned one reworks it. ``action_items`` (a list of {text, owner,
+    due_on}) replaces the review's action items.
     """
     review = locked(review)
     action_ensure(REVIEW_ACTIONS, "update", review, actor)
@@ -181,7 +182,7 @@ def review_update(*, review: PostImplementationReview, actor: User | None, data:
         data["lessons"] = _lessons(data["lessons"])
     changes = _replace_action_items(review, data.pop("action_items")) if "action_items" in data else {}
     changes.update(apply_changes(review, data, REVIEW_EDITABLE_FIELDS))
-    if not changes:
+    if not changes and review.state == ReviewState.DRAFT:
         return review
     validated(review)
     if review.state != ReviewState.DRAFT:

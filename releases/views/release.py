@@ -22,8 +22,11 @@ from releases import selectors, services
 from releases.actions import PACKAGE_ACTIONS, RELEASE_ACTIONS
 from releases.api.views import ReleasePackageViewSet, ReleaseViewSet
 from releases.checklist import checklist_evaluate
+from releases.choices import BaselineKind, ReleaseState
 from releases.filtersets import ApprovalFilterSet, ReleaseFilterSet, ReleasePackageFilterSet
 from releases.forms.release import ReleaseForm, ReleaseUnitFormSet
+from releases.models import PostImplementationReview
+from releases.permissions import CHANGE_RELEASE
 from releases.tables import ApprovalTable, PackageTable, ReleaseTable
 
 
@@ -38,6 +41,25 @@ class ReleaseListView(ObjectListView):
 def _latest_runs(package) -> list:
     """The latest run of each suite on the package, by suite name."""
     return sorted(selectors.latest_test_runs(package).values(), key=lambda run: run.suite)
+
+
+# After the production deployment: the post-release baseline may be taken (the release closes with it).
+BASELINE_AFTER_STATES = (ReleaseState.DEPLOYED, ReleaseState.EARLY_LIFE_SUPPORT, ReleaseState.IN_REVIEW)
+
+
+def _closing(release, user) -> dict:
+    """The review of the release and what closing it still needs: the page's "Review and closing" card."""
+    post_release = release.baselines.filter(kind=BaselineKind.POST_RELEASE).select_related("baseline").first()
+    review = PostImplementationReview.objects.filter(release=release).select_related("owner").first()
+    return {
+        "show_closing": review is not None or release.state in (*BASELINE_AFTER_STATES, ReleaseState.CLOSED),
+        "review": review,
+        "post_release_baseline": post_release,
+        "may_take_baseline": post_release is None
+        and release.state in BASELINE_AFTER_STATES
+        and user.has_perm(CHANGE_RELEASE),
+        "close_problems": services.release_close_problems(release) if release.state == ReleaseState.IN_REVIEW else [],
+    }
 
 
 class ReleaseDetailView(ObjectDetailView):
@@ -60,6 +82,7 @@ class ReleaseDetailView(ObjectDetailView):
         package = selectors.package_details().get(pk=current.pk) if current else None
         update_rule = RELEASE_ACTIONS["update"]
         return super().get_context_data(
+            **_closing(release, self.request.user),
             package=package,
             latest_runs=_latest_runs(package) if package else [],
             checklist=checklist_evaluate(release, tier),
