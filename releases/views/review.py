@@ -159,7 +159,10 @@ class ReviewAutosaveView(ReviewFormMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         form, lessons, items = self.bound_forms()
-        problems = [f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()]
+        problems = [
+            f"{form.fields[name].label if name in form.fields else 'the review'}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+        ]
         problems += [
             f"lesson {number}: {' '.join(errors)}"
             for number, row in enumerate(lessons.errors, start=1)

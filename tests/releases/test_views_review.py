@@ -178,6 +178,16 @@ def test_autosave_keeps_the_rest_while_an_action_item_is_incomplete(client, worl
     assert not review.action_items.exists()
 
 
+def test_autosave_saves_nothing_while_a_field_is_invalid_and_says_which(client, world):
+    review = reviewed_release(world)
+    client.force_login(world.people.so)
+    answer = client.post(_url("review_autosave", review), _form_data(review, objectives_met="mostly"))
+    page = answer.content.decode()
+    assert "Not saved." in page
+    assert "Were the objectives met?: Select a valid choice." in page
+    assert PostImplementationReview.objects.get(pk=review.pk).lessons == []
+
+
 def test_a_refused_save_shows_the_problem_on_the_field_and_keeps_what_was_typed(client, world):
     review = reviewed_release(world)
     client.force_login(world.people.so)
