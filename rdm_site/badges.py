@@ -22,6 +22,7 @@ from releases.choices import (
     PACKAGE_STATE_COLOURS,
     RELEASE_STATE_COLOURS,
     RELEASE_TYPE_COLOURS,
+    REVIEW_STATE_COLOURS,
     RISK_COLOURS,
 )
 
@@ -34,6 +35,7 @@ COLOURS = {
     ("releases.changerecord", "change_type"): CHANGE_TYPE_COLOURS,
     ("releases.changerecord", "risk"): RISK_COLOURS,
     ("releases.approval", "decision"): DECISION_COLOURS,
+    ("releases.postimplementationreview", "state"): REVIEW_STATE_COLOURS,
     ("cmdb.configurationitem", "state"): CI_STATE_COLOURS,
     ("cmdb.service", "criticality"): CRITICALITY_COLOURS,
     ("cmdb.environment", "tier"): ENVIRONMENT_TIER_COLOURS,
