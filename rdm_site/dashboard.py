@@ -26,16 +26,19 @@ from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, Incident, Step
 from deployments.services import step_available_actions
 from rdm_site.actions import actions_available
-from releases.actions import PACKAGE_ACTIONS, RELEASE_ACTIONS
+from releases.actions import PACKAGE_ACTIONS, review_available_actions
 from releases.choices import (
     CHANGE_OPEN_STATES,
     RELEASE_PRE_DEPLOYMENT_STATES,
+    REVIEW_OPEN_STATES,
     PackageState,
     PackageTransition,
     ReleaseState,
-    ReleaseTransition,
+    ReviewState,
+    ReviewTransition,
 )
-from releases.models import ChangeRecord, FreezePeriod, Release, ReleasePackage, ReleaseWindow
+from releases.models import ChangeRecord, FreezePeriod, PostImplementationReview, Release, ReleasePackage, ReleaseWindow
+from releases.permissions import DECIDE_REVIEW, WRITE_ANY_REVIEW
 from releases.recurrence import zone
 from releases.selectors import (
     changes_awaiting_assessment_by,
@@ -108,7 +111,8 @@ class NeedsAction:
     packages_to_validate: list[ReleasePackage]
     changes_to_assess: list[ChangeRecord]
     interventions: list[Step]
-    reviews_due: list[Release]
+    reviews_to_write: list[PostImplementationReview]
+    reviews_to_decide: list[PostImplementationReview]
 
     @property
     def total(self) -> int:
@@ -120,7 +124,8 @@ class NeedsAction:
                 self.packages_to_validate,
                 self.changes_to_assess,
                 self.interventions,
-                self.reviews_due,
+                self.reviews_to_write,
+                self.reviews_to_decide,
             )
         )
 
@@ -147,11 +152,30 @@ def _interventions_waiting(user: User) -> list[Step]:
     return [step for step in waiting if "answer" in step_available_actions(step, user)]
 
 
-def _reviews_due(user: User) -> list[Release]:
-    """Releases whose post-implementation review is due (in review), oldest first, that ``user`` may close."""
-    in_review = Release.objects.filter(state=ReleaseState.IN_REVIEW).order_by("review_started_at", "id")
-    closing = RELEASE_ACTIONS[ReleaseTransition.CLOSE]
-    return [release for release in in_review[:REVIEWS_SHOWN] if not closing.who_problems(release, user)]
+def _reviews(user: User, action: str, **conditions) -> list[PostImplementationReview]:
+    """Post-implementation reviews matching ``conditions`` on which the review rule table offers ``user``
+    ``action``, the soonest due first (at most REVIEWS_SHOWN; a fixed number of queries).
+    """
+    candidates = (
+        PostImplementationReview.objects.filter(**conditions)
+        .select_related("release", "service", "owner", "submitted_by")
+        .prefetch_related("release__services")
+        .order_by("due_on", "id")[:REVIEWS_SHOWN]
+    )
+    return [review for review in candidates if action in review_available_actions(review, user)]
+
+
+def _reviews_to_write(user: User) -> list[PostImplementationReview]:
+    """Open reviews of the services ``user`` owns (or any, for those who may write any review)."""
+    mine = {} if user.has_perm(WRITE_ANY_REVIEW) else {"release__services__owner": user}
+    return _reviews(user, "update", state__in=REVIEW_OPEN_STATES, **mine)
+
+
+def _reviews_to_decide(user: User) -> list[PostImplementationReview]:
+    """Submitted reviews ``user`` may accept or return (never one they submitted)."""
+    if not user.has_perm(DECIDE_REVIEW):
+        return []
+    return _reviews(user, ReviewTransition.ACCEPT, state=ReviewState.SUBMITTED)
 
 
 def needs_action(user: User) -> NeedsAction:
@@ -162,7 +186,8 @@ def needs_action(user: User) -> NeedsAction:
         packages_to_validate=_packages_to_validate(user),
         changes_to_assess=changes_awaiting_assessment_by(user),
         interventions=_interventions_waiting(user),
-        reviews_due=_reviews_due(user),
+        reviews_to_write=_reviews_to_write(user),
+        reviews_to_decide=_reviews_to_decide(user),
     )
 
 

@@ -232,9 +232,7 @@ def _review_writer(review: PostImplementationReview, actor: User | None, attempt
     problem = perms.permission_problem(actor, perms.WRITE_REVIEW, attempt)
     if problem:
         return [problem]
-    return [
-        perms.ownership_problem(actor, review.release.services.select_related("owner"), perms.WRITE_ANY_REVIEW, attempt)
-    ]
+    return [perms.ownership_problem(actor, review.release.services.all(), perms.WRITE_ANY_REVIEW, attempt)]
 
 
 def _review_decider(review: PostImplementationReview, actor: User | None, attempt: str):
