@@ -9,14 +9,17 @@ What counts, and why:
   aborted before it started changed nothing, so it is not a deployment at all. Deployments still under way are
   not counted yet.
 - **Its moment** is ``finished_at``: the period a deployment belongs to is the one in which it ended.
-- **It failed** when it ended failed, rolled back or aborted; when a later started deployment ``replaces`` it
-  (a rollback of a success is a redeployment of the last good package); when an incident names it
-  (``Incident.deployment``, explicit or correlated, ``deployments.correlation``); or when a hotfix followed it.
+- **A deployment failed** when it ended failed, rolled back or aborted; when a later started deployment
+  ``replaces`` it (a rollback of a success is a redeployment of the last good package); when an incident names
+  it (``Incident.deployment``, explicit or correlated, ``deployments.correlation``); or when a hotfix followed
+  it.
   A hotfix is the next production deployment of the same service and environment, of a patch or emergency
   release (another release than its own), finished within ``hotfix_window_days`` of the hotfix release's
   policy: the *earlier* deployment counts as failed. Only the deployment a hotfix follows is blamed, not every
   one in the window before it: a team deploying ten times a day would otherwise see a fortnight of changes
   failed for one patch.
+- **Deployment frequency** counts every production deployment, failed ones too (each delivered, or tried to
+  deliver, a change), per day of the period.
 - **Lead time for changes** runs from the package's first commit (``first_commit_at``, stored when the package
   is registered), or its registration when no commit time is known, to the production success; deployments
   without a package and redeployments that ``replace`` another (an old package again) deliver no new change
