@@ -1,6 +1,7 @@
 """What the dashboard shows: the release pipeline, what waits for the signed-in user, the coming four weeks,
-the rollouts running now, what runs where and the headline figures. Reads only; each part costs a fixed number
-of queries whatever the amount of data (a test grows the data tenfold and compares).
+the rollouts running now, early life support under way, what runs where and the headline figures. Reads only;
+each part costs a fixed number of queries whatever the amount of data (a test grows the data tenfold and
+compares).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from django.utils import timezone
 from cmdb.selectors import VersionMatrix, version_matrix
 from deployments.choices import (
     DEPLOYMENT_ACTIVE_STATES,
+    ELS_RUNNING_STATES,
     INCIDENT_OPEN_STATES,
     STEP_TERMINAL_STATES,
     DeploymentState,
     StepKind,
     StepState,
 )
+from deployments.els import CriterionResult, els_board, els_criteria_evaluate
 from deployments.executors.manual_intervention import ManualInterventionExecutor
-from deployments.models import Deployment, Incident, Step
+from deployments.models import Deployment, EarlyLifeSupport, Incident, Step
 from deployments.services import step_available_actions
 from rdm_site.actions import actions_available
 from releases.actions import PACKAGE_ACTIONS, review_available_actions
@@ -65,6 +68,7 @@ SCHEDULE_DAYS = 28
 SCHEDULE_ITEMS = 60  # the soonest ones: a page that reads in a glance, whatever the number of plans
 ACTIVE_DEPLOYMENTS_SHOWN = 20
 REVIEWS_SHOWN = 10
+ELS_SHOWN = 8
 
 
 # --- the pipeline ---------------------------------------------------------------------------------------------
@@ -364,6 +368,30 @@ def headline_figures(now: datetime | None = None) -> list[Figure]:
         Figure("Open changes", open_changes, "not yet carried out"),
         Figure("Open incidents", open_incidents, "open or acknowledged"),
     ]
+
+
+@dataclass(frozen=True)
+class ElsRow:
+    """A period under way: its exit criteria now and its open serious incidents."""
+
+    period: EarlyLifeSupport
+    criteria: list[CriterionResult]
+
+    @property
+    def exit_blocked(self) -> bool:
+        return any(not result.met for result in self.criteria)
+
+    @property
+    def open_serious(self) -> int:
+        return self.period.open_p1 + self.period.open_p2
+
+
+def early_life_support_running() -> list[ElsRow]:
+    """Periods under way (active or extended), soonest end first, at most ELS_SHOWN; their criteria are read
+    from the board's counts, so the cost does not grow with the periods or their incidents.
+    """
+    running = els_board().filter(state__in=ELS_RUNNING_STATES)[:ELS_SHOWN]
+    return [ElsRow(period, els_criteria_evaluate(period)) for period in running]
 
 
 def what_runs_where() -> VersionMatrix:

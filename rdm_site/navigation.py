@@ -40,6 +40,16 @@ MENU = (
         (MenuItem("Deployments", "deployments:deployment_list", "deployments.view_deployment"),),
     ),
     MenuGroup(
+        "After go-live",
+        (
+            MenuItem("Early Life Support", "deployments:els_board", "deployments.view_earlylifesupport"),
+            MenuItem("Incidents", "deployments:incident_list", "deployments.view_incident"),
+            MenuItem("Post-implementation reviews", "releases:review_list", "releases.view_postimplementationreview"),
+            MenuItem("Knowledge", "releases:knowledge_search", "releases.view_knowledgearticle"),
+            MenuItem("DORA metrics", "deployments:dora", "deployments.view_deployment"),
+        ),
+    ),
+    MenuGroup(
         "Schedule",
         (
             MenuItem("Release policies", "releases:policy_list", "releases.view_releasepolicy"),

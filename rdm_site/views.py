@@ -58,6 +58,8 @@ class HomeView(RdmPermissionRequiredMixin, TemplateView):
             schedule_days=dashboard.SCHEDULE_DAYS,
             schedule_items=dashboard.SCHEDULE_ITEMS,
             deployments=dashboard.active_deployments(),
+            els_rows=dashboard.early_life_support_running(),
+            now=timezone.now(),
             matrix=dashboard.what_runs_where(),
             figures=dashboard.headline_figures(),
             **kwargs,

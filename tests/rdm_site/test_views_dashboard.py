@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cmdb.choices import CiState, CiType
-from deployments.choices import DeploymentModel, DeploymentState, StepKind, StepState
-from deployments.models import Deployment, Step, Wave
+from deployments.choices import DeploymentModel, DeploymentState, ElsState, IncidentSeverity, StepKind, StepState
+from deployments.models import Deployment, EarlyLifeSupport, Incident, Step, Wave
 from rdm_site.dashboard import PIPELINE_STATES, SIDE_STATES
 from rdm_site.roles import Role
 from releases.choices import ChangeType, PackageState, ReleaseState, ReviewState
@@ -103,7 +103,16 @@ def grow(landscape, people, n: int) -> None:
                 idempotency_key=f"{running.pk}-{position}",
             )
         _deployment(landscape, DeploymentState.SCHEDULED, scheduled_for=now + timedelta(days=2))
-        _deployment(landscape, DeploymentState.SUCCEEDED, finished_at=now - timedelta(days=1))
+        succeeded = _deployment(landscape, DeploymentState.SUCCEEDED, finished_at=now - timedelta(days=1))
+        EarlyLifeSupport.objects.create(
+            deployment=succeeded,
+            release=ReleaseFactory(state=ReleaseState.EARLY_LIFE_SUPPORT, **common),
+            state=ElsState.ACTIVE,
+            exit_criteria={"max_open_p1_p2": 0},
+            started_at=now - timedelta(days=1),
+            planned_end=now + timedelta(days=6),
+        )
+        Incident.objects.create(title="Checkout errors", severity=IncidentSeverity.P1, deployment=succeeded)
         ConfigurationItemFactory(
             ci_type=CiType.APPLICATION,
             state=CiState.LIVE,
@@ -152,6 +161,10 @@ def test_the_pipeline_counts_releases_per_state_and_shows_a_few_cards(client, pe
     assert {column.state: column.count for column in page.context["pipeline"].side} == dict.fromkeys(SIDE_STATES, 5)
     html = page.content.decode()
     assert 'id="active-deployments"' in html
+    rows = page.context["els_rows"]
+    assert len(rows) == 5
+    assert all(row.exit_blocked and row.open_serious == 1 for row in rows)  # each has its P1 open
+    assert "P1/P2 open" in html
     assert "What runs where" in html
 
 
