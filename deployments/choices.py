@@ -264,3 +264,36 @@ class DeploymentNotice(models.TextChoices):
     ELS_EXIT_OFFERED = "els.exit_offered", "Early life support may exit"
     ELS_EXITED = "els.exited", "Early life support exited"
     ELS_INCIDENT = "els.incident", "P1/P2 incident during early life support"
+    PROMOTION_STOPPED = "promotion.stopped", "Continuous promotion stopped"
+
+
+class PromotionState(models.TextChoices):
+    """A continuous promotion: one pipeline run taking a package through the environments in order."""
+
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    STOPPED = "stopped", "Stopped"
+
+
+PROMOTION_STATE_COLOURS = {
+    PromotionState.RUNNING: "royalblue",
+    PromotionState.SUCCEEDED: "green",
+    PromotionState.STOPPED: "red",
+}
+
+
+class PromotionStageState(models.TextChoices):
+    """One environment of a promotion: waiting for the stage before it, deploying, done, or where it stopped."""
+
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Deploying"
+    SUCCEEDED = "succeeded", "Succeeded"
+    STOPPED = "stopped", "Stopped"
+
+
+PROMOTION_STAGE_STATE_COLOURS = {
+    PromotionStageState.PENDING: "gray",
+    PromotionStageState.RUNNING: "royalblue",
+    PromotionStageState.SUCCEEDED: "green",
+    PromotionStageState.STOPPED: "red",
+}

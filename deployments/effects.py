@@ -171,6 +171,14 @@ def deployment_ended(deployment: Deployment) -> None:
             on_production_success(deployment)
     if is_production(deployment):
         deployment_notify(deployment, ENDING_NOTICES[deployment.state])
+    promotion_follow(deployment)
+
+
+def promotion_follow(deployment: Deployment) -> None:
+    """A continuous promotion moves on to its next stage, or stops, with the deployment of its current one."""
+    from deployments.promotions import promotion_deployment_ended
+
+    promotion_deployment_ended(deployment)
 
 
 def on_production_success(deployment: Deployment) -> None:

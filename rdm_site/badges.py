@@ -11,6 +11,8 @@ from deployments.choices import (
     ELS_STATE_COLOURS,
     INCIDENT_SEVERITY_COLOURS,
     INCIDENT_STATE_COLOURS,
+    PROMOTION_STAGE_STATE_COLOURS,
+    PROMOTION_STATE_COLOURS,
     STEP_STATE_COLOURS,
     WAVE_STATE_COLOURS,
 )
@@ -45,6 +47,8 @@ COLOURS = {
     ("deployments.incident", "state"): INCIDENT_STATE_COLOURS,
     ("deployments.incident", "severity"): INCIDENT_SEVERITY_COLOURS,
     ("deployments.earlylifesupport", "state"): ELS_STATE_COLOURS,
+    ("deployments.promotion", "state"): PROMOTION_STATE_COLOURS,
+    ("deployments.promotionstage", "state"): PROMOTION_STAGE_STATE_COLOURS,
     ("rdm_site.webhookdelivery", "state"): DELIVERY_STATE_COLOURS,
 }
 

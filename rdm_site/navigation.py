@@ -37,7 +37,10 @@ MENU = (
     ),
     MenuGroup(
         "Deployments",
-        (MenuItem("Deployments", "deployments:deployment_list", "deployments.view_deployment"),),
+        (
+            MenuItem("Deployments", "deployments:deployment_list", "deployments.view_deployment"),
+            MenuItem("Promotions", "deployments:promotion_list", "deployments.view_promotion"),
+        ),
     ),
     MenuGroup(
         "After go-live",

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from deployments.api import metrics, views
+from deployments.api import metrics, promotions, views
 
 router = SimpleRouter()
 router.register("processes", views.DeploymentProcessViewSet)
@@ -15,3 +15,4 @@ router.register("step-logs", views.StepLogViewSet)
 router.register("incidents", views.IncidentViewSet)
 router.register("els", views.ElsViewSet, basename="els")
 router.register("metrics/dora", metrics.DoraMetricsViewSet, basename="dora-metrics")
+router.register("promotions", promotions.PromotionViewSet)

@@ -5,7 +5,8 @@ deployment X" or "run steps Y"; every write about a running deployment locks its
 (``deployments.engine``), so the deployment lock orders every transaction and no two of them deadlock.
 Writes go through ``deployments.services`` and ``deployments.engine``, reads through ``deployments.selectors``.
 ``process`` holds how a service is deployed, ``rollout`` what a deployment runs, ``incident`` what went wrong
-in a live service, ``els`` the watch kept after a production success.
+in a live service, ``els`` the watch kept after a production success, ``promotion`` a package's way through
+the environments.
 """
 
 from deployments.models.els import EarlyLifeSupport
@@ -19,6 +20,7 @@ from deployments.models.process import (
     validate_health_checks,
     validate_json_object,
 )
+from deployments.models.promotion import Promotion, PromotionStage
 from deployments.models.rollout import (
     Deployment,
     DeploymentEvent,
@@ -38,6 +40,8 @@ __all__ = [
     "EarlyLifeSupport",
     "FsmRefreshMixin",
     "Incident",
+    "Promotion",
+    "PromotionStage",
     "Step",
     "StepLog",
     "StepTemplate",

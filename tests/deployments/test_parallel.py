@@ -2,9 +2,11 @@
 plan, the cutover, the cut-back and the live set in the CMDB. Real-worker runs are in test_rollouts_parallel.py."""
 
 import pytest
+from django.utils import timezone
 
 from deployments import services
-from deployments.choices import DeploymentState, StepKind, StepState
+from deployments.choices import DeploymentState, StepKind, StepState, WaveState
+from deployments.models import Wave
 from deployments.planning import phase_plan_problems
 from rdm_site.exceptions import InvalidInput
 from rdm_site.models import AuditEvent
@@ -99,15 +101,19 @@ def test_a_parallel_rollout_cuts_over_once_and_the_cmdb_records_the_live_set(lan
 
 
 def test_a_failed_verification_after_cutover_cuts_back_and_leaves_both_sets_alone(landscape, manager, target_server):
-    # given a health gate that passes before the cutover and fails after it (the tool flips it here)
+    # given a rollout that bakes before each verification: the parallel set passes its gate, then traffic is cut
+    # over and the wave bakes under traffic
     land = blue_green(target_server, health="/health")
-    deployment = planned(land, manager, parallel_plan(target_server))
+    deployment = planned(land, manager, parallel_plan(target_server, bake_seconds=600))
     services.deployment_start(deployment=deployment, actor=manager)
-    drive_until_cutover(deployment, target_server)
+    drive(deployment)
+    drive_past_bake(deployment)
+    assert target_server.effect_count("/effects/cutover") == 1
+    assert deployment.waves.get(index=1).state == WaveState.VERIFYING
 
-    # when the gate under traffic fails
+    # when the service turns unhealthy under traffic, and the gate judges it after the bake
     target_server.health_status = 503
-    deployment = drive(deployment)
+    deployment = drive_past_bake(deployment)
 
     # then the rollback is the cut-back alone: no deploy step was undone, blue never touched
     assert deployment.state == DeploymentState.ROLLED_BACK
@@ -123,16 +129,10 @@ def test_a_failed_verification_after_cutover_cuts_back_and_leaves_both_sets_alon
     assert all("traffic" not in t.ci.attributes for t in land.targets), "the live set did not change"
 
 
-def drive_until_cutover(deployment, target_server):
-    """Drive the engine until the cutover call was made (its wave then verifies under traffic)."""
-    from deployments import engine
-
-    for _ in range(50):
-        if target_server.effect_count("/effects/cutover"):
-            return
-        drive(deployment, rounds=1)
-        engine.deployment_advance(deployment_id=deployment.pk)
-    raise AssertionError("the cutover was never called")
+def drive_past_bake(deployment):
+    """The bake time of the wave verifying is over now: drive the engine on from there."""
+    Wave.objects.filter(deployment=deployment, state=WaveState.VERIFYING).update(verify_due_at=timezone.now())
+    return drive(deployment)
 
 
 def test_a_failed_parallel_set_is_not_cut_over_and_nothing_is_undone(landscape, manager, target_server):
