@@ -14,7 +14,7 @@
       borderColor: colour,
       backgroundColor: colour,
       borderDash: dashed ? [6, 4] : [],
-      spanGaps: true,
+      spanGaps: false,
       tension: 0,
     };
   }

@@ -8,6 +8,9 @@ from tests.deployments.dora_world import dora_world
 
 CHARTS = ("chart-deployments", "chart-change-failure-rate", "chart-lead-time", "chart-time-to-restore")
 
+# The last chart the page draws is there (chart.js itself loads after the page, deferred).
+CHARTS_DRAWN = "() => typeof Chart === 'function' && Chart.getChart('chart-time-to-restore') !== undefined"
+
 # What a canvas shows: its chart.js instance (or none), its drawn size, and whether any pixel is painted.
 CANVAS_STATE = """id => {
   const canvas = document.getElementById(id);
@@ -31,7 +34,7 @@ def test_the_metrics_page_draws_its_charts(page):
 
     expect(page.get_by_role("heading", name="DORA metrics")).to_be_visible()
     expect(page.locator('[data-key="change_failure_rate"] [data-value]')).to_have_text("60 %")
-    page.wait_for_function("() => typeof Chart === 'function' && Chart.getChart('chart-time-to-restore')")
+    page.wait_for_function(CHARTS_DRAWN)
     states = {chart: page.evaluate(CANVAS_STATE, chart) for chart in CHARTS}
     for chart, state in states.items():
         assert state["chart"] is not None, chart
@@ -51,7 +54,7 @@ def test_the_metrics_page_draws_its_charts(page):
     page.get_by_label("Per", exact=True).select_option(label="Month")
     page.get_by_role("button", name="Show").click()
     expect(page.locator('[data-key="deployment_frequency"]')).to_contain_text("6 production deployment(s)")
-    page.wait_for_function("() => Chart.getChart('chart-deployments')")
+    page.wait_for_function(CHARTS_DRAWN)
     assert page.evaluate(CANVAS_STATE, "chart-deployments")["datasets"] == [[3], [3]]  # D1 H1 D3 H2 D4 D4c
 
     with page.expect_download() as download:
