@@ -1,8 +1,11 @@
-"""One FilterSet per model of the rollout engine, shared by the API lists and (later) the browser lists."""
+"""One FilterSet per model of the rollout engine, shared by the API lists and the browser lists."""
+
+from datetime import UTC
 
 import django_filters
 from django import forms
 from django.db.models import Q
+from django_filters.fields import IsoDateTimeRangeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -33,6 +36,25 @@ from deployments.models import (
 
 # Ids in filters: out-of-range numbers are bad input, not a database error.
 _ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
+class UtcIsoDateTimeRangeField(IsoDateTimeRangeField):
+    """ISO 8601 times compared in UTC: ISO 8601 allows offsets the database refuses (beyond ±15:59)."""
+
+    def compress(self, data_list):
+        value = super().compress(data_list)
+        if value is None:
+            return None
+        try:
+            return slice(*(moment and moment.astimezone(UTC) for moment in (value.start, value.stop)))
+        except OverflowError:
+            raise forms.ValidationError("Give times between the years 1 and 9999 in UTC.") from None
+
+
+class TimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
+    """``<name>_after`` and ``<name>_before``, ISO 8601 times with any offset."""
+
+    field_class = UtcIsoDateTimeRangeField
 
 
 class DeploymentProcessFilterSet(django_filters.FilterSet):
@@ -71,8 +93,8 @@ class TargetFilterSet(django_filters.FilterSet):
 class DeploymentFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=DeploymentState.choices)
     model = django_filters.ChoiceFilter(choices=DeploymentModel.choices)
-    created = django_filters.IsoDateTimeFromToRangeFilter()
-    finished = django_filters.IsoDateTimeFromToRangeFilter(field_name="finished_at")
+    created = TimeRangeFilter()
+    finished = TimeRangeFilter(field_name="finished_at")
 
     class Meta:
         model = Deployment
@@ -118,7 +140,7 @@ class IncidentFilterSet(django_filters.FilterSet):
     severity = django_filters.MultipleChoiceFilter(choices=IncidentSeverity.choices)
     source = django_filters.CharFilter(max_length=50)
     external_id = django_filters.CharFilter(max_length=200)
-    opened = django_filters.IsoDateTimeFromToRangeFilter(field_name="opened_at")
+    opened = TimeRangeFilter(field_name="opened_at")
     correlation = django_filters.MultipleChoiceFilter(choices=list(CORRELATION_SHORT_LABELS.items()))
     service = extend_schema_field(OpenApiTypes.INT)(  # a service's id
         django_filters.ModelChoiceFilter(
@@ -178,7 +200,7 @@ class ElsFilterSet(django_filters.FilterSet):
     service = django_filters.NumberFilter(field_name="deployment__service", **_ID)
     environment = django_filters.NumberFilter(field_name="deployment__environment", **_ID)
     staff = django_filters.NumberFilter(field_name="staff", **_ID)
-    planned_end = django_filters.IsoDateTimeFromToRangeFilter()
+    planned_end = TimeRangeFilter()
     exit_offered = django_filters.BooleanFilter(field_name="exit_offered_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
