@@ -66,19 +66,33 @@ def _finished_demo_deployment(manager: User) -> None:
         return
     if Deployment.objects.filter(service=service, environment=environment, version=version).exists():
         return
+    deployment = services.deployment_create(
+        actor=manager, process=instant_process(service), environment=environment, version=version
+    )
+    try:
+        services.deployment_start(deployment=deployment, actor=manager)
+    except UnmetConditions:
+        return  # outside a window or in a freeze today: the demo keeps it planned
+    run_here(deployment)
+
+
+def instant_process(service: Service) -> DeploymentProcess:
+    """The simulator without latency, so that a demo rollout finishes while the data loads."""
     process, _ = DeploymentProcess.objects.get_or_create(
         service=service, name="instant demo", defaults={"description": "The simulator without latency."}
     )
     if not process.step_templates.exists():
         StepTemplate.objects.create(process=process, name="deploy", executor="simulator", parameters={})
-    deployment = services.deployment_create(actor=manager, process=process, environment=environment, version=version)
-    try:
-        services.deployment_start(deployment=deployment, actor=manager)
-    except UnmetConditions:
-        return  # outside a window or in a freeze today: the demo keeps it planned
+    return process
+
+
+def run_here(deployment: Deployment) -> Deployment:
+    """Run a started deployment to its end in this process: what the worker does, without one."""
     engine.deployment_advance(deployment_id=deployment.pk)
     for _ in range(10):
         queued = list(deployment.steps.filter(lease_owner=engine.QUEUED).values_list("id", flat=True))
         if not queued:
             break
         engine.steps_run(deployment_id=deployment.pk, step_ids=queued, owner="demo-loader")
+    deployment.refresh_from_db()
+    return deployment

@@ -20,7 +20,7 @@ def test_the_demo_cmdb_loads_twice_to_the_same_data(demo_users):
     call_command("demo_load")
     # then nothing is duplicated, and there is one "initial" baseline of every CI
     assert counts() == first
-    assert Baseline.objects.get().items.count() == ConfigurationItem.objects.count()
+    assert Baseline.objects.get(name="initial").items.count() == ConfigurationItem.objects.count()
     # and the shared orders database hurts the shop, the portal and payments in production when it breaks
     orders_db = ConfigurationItem.objects.get(name="orders-db", environment__name="production")
     hurt = {impacted.service.name for impacted in ci_impact(orders_db).services}
