@@ -29,6 +29,8 @@ from django.db import transaction
 from deployments import parallel
 from deployments.choices import DeploymentModel, DeploymentNotice, DeploymentState
 from deployments.models import Deployment
+from deployments.planning import targets_for
+from deployments.queue import queue_after_commit
 from rdm_site.domain import shortened
 from rdm_site.exceptions import DomainError
 
@@ -166,7 +168,11 @@ def deployment_ended(deployment: Deployment) -> None:
     if deployment.state == DeploymentState.SUCCEEDED:
         _follow("update the CMDB", deployment, lambda: ci_versions_record(deployment))
         if deployment.model == DeploymentModel.PARALLEL:
-            _follow("record the live set in the CMDB", deployment, lambda: parallel.live_set_record(deployment))
+            _follow(
+                "record the live set in the CMDB",
+                deployment,
+                lambda: parallel.live_set_record(deployment, targets_for(deployment)),
+            )
         if is_production(deployment):
             on_production_success(deployment)
     if is_production(deployment):
@@ -174,11 +180,14 @@ def deployment_ended(deployment: Deployment) -> None:
     promotion_follow(deployment)
 
 
-def promotion_follow(deployment: Deployment) -> None:
-    """A continuous promotion moves on to its next stage, or stops, with the deployment of its current one."""
-    from deployments.promotions import promotion_deployment_ended
+PROMOTION_FOLLOW = "deployments.promotions.promotion_follow_task"
 
-    promotion_deployment_ended(deployment)
+
+def promotion_follow(deployment: Deployment) -> None:
+    """A continuous promotion moves on to its next stage, or stops, with the deployment of its current one: a
+    task does it after this commits (starting a deployment is a service, above the engine that ends this one)."""
+    if deployment.continuous:
+        queue_after_commit(PROMOTION_FOLLOW, deployment.pk)
 
 
 def on_production_success(deployment: Deployment) -> None:

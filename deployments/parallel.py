@@ -85,12 +85,11 @@ def rollback_scope(started):
     return started.filter(wave__index=CUTOVER_WAVE_INDEX)
 
 
-def live_set_record(deployment: Deployment) -> None:
-    """After a verified cutover the parallel set is live and the old set on standby: written on each CI."""
+def live_set_record(deployment: Deployment, targets: Sequence[Target]) -> None:
+    """After a verified cutover the parallel set is live and the old set on standby: written on each CI of
+    ``targets`` (the deployment's service in its environment)."""
     from cmdb.services import ci_update
-    from deployments.planning import targets_for
 
-    targets = targets_for(deployment)
     plan = deployment.phase_plan
     reason = f"cut over to {plan['parallel']} by deployment #{deployment.pk}"
     for which, traffic in (("live", STANDBY), ("parallel", LIVE)):

@@ -6,7 +6,8 @@ through the environments in their promotion order, and RDM takes it there, stage
   schedule the release window open then); a release still planned is submitted (the standard change approves
   its plan) and an approved one marked ready, which is where the production checklist is checked.
 - Each stage is a continuous deployment started by ``promotion_create`` (the first) or, when the stage before
-  it succeeds, by ``promotion_deployment_ended`` (the deployment's end effect, in the engine's transaction).
+  it succeeds, by ``promotion_deployment_ended``: the deployment's end effect queues ``promotion_follow_task``
+  after its commit (the worker loads this module from ``DeploymentsConfig.ready``).
 - A stage starts only when its gates pass: those of any deployment start (``guards.start_conditions``: the
   checklist the release's policy requires for the tier, the package, windows and freezes). The evidence is
   posted by tools and policy defaults fill the rest; nothing here asks a person.
@@ -20,16 +21,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from celery import shared_task
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
 from cmdb.choices import EnvironmentTier
 from cmdb.models import Environment
 from deployments import services
-from deployments.choices import DeploymentNotice, DeploymentState, PromotionStageState, PromotionState
-from deployments.models import Deployment, DeploymentProcess, Promotion, PromotionStage
+from deployments.choices import (
+    DEPLOYMENT_TERMINAL_STATES,
+    DeploymentNotice,
+    DeploymentState,
+    PromotionStageState,
+    PromotionState,
+)
+from deployments.models import DeploymentProcess, Promotion, PromotionStage
 from rdm_site.domain import ensure_allowed
 from rdm_site.exceptions import DomainError, InvalidInput, UnmetConditions
 from rdm_site.permissions import any_permission_problem
@@ -94,16 +102,26 @@ def promotion_create(
     return promotion
 
 
-def promotion_deployment_ended(deployment: Deployment) -> None:
-    """The stage of ``deployment`` ends with it: on success the next stage starts (or the promotion succeeds),
-    otherwise the promotion stops there. Called when a deployment ends, inside that transaction."""
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+def promotion_follow_task(deployment_id: int) -> None:
+    """Queued by ``deployments.effects.promotion_follow`` when a continuous deployment ends."""
+    promotion_deployment_ended(deployment_id=deployment_id)
+
+
+@transaction.atomic
+def promotion_deployment_ended(*, deployment_id: int) -> None:
+    """The stage of the deployment ends with it: on success the next stage starts (or the promotion succeeds),
+    otherwise the promotion stops there. Idempotent: a stage that is not running, or whose deployment has not
+    ended, is left alone."""
     stage = (
         PromotionStage.objects.select_for_update()
-        .filter(deployment=deployment, state=PromotionStageState.RUNNING)
+        .filter(deployment_id=deployment_id, state=PromotionStageState.RUNNING)
+        .select_related("deployment")
         .first()
     )
-    if stage is None:
+    if stage is None or stage.deployment.state not in DEPLOYMENT_TERMINAL_STATES:
         return
+    deployment = stage.deployment
     promotion = Promotion.objects.select_for_update().get(pk=stage.promotion_id)
     if deployment.state != DeploymentState.SUCCEEDED:
         outcome = f": {deployment.outcome}" if deployment.outcome else ""

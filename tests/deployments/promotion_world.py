@@ -95,11 +95,12 @@ def make_pipeline(*, gates=None, steps=None) -> Pipeline:
 
 
 def drive_promotion(promotion: Promotion) -> Promotion:
-    """Drive each stage's deployment to its end, as the worker would; the next one starts by itself."""
+    """Drive each stage's deployment to its end, then follow it as the task queued at its end does."""
     for _ in range(10):
         running = promotion.stages.filter(state=PromotionStageState.RUNNING).select_related("deployment").first()
         if running is None:
             break
         drive(running.deployment)
+        promotions.promotion_deployment_ended(deployment_id=running.deployment_id)
     promotion.refresh_from_db()
     return promotion
