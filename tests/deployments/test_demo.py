@@ -120,7 +120,7 @@ def test_the_demo_history_gives_the_dora_page_figures_and_trends(demo):
     assert last_90.lead_time_median_hours < before.lead_time_median_hours, "and delivers faster"
     # the history is consistent: the first commit before the rollout, which started before it finished
     history = Deployment.objects.filter(outcome__startswith="Demo history").select_related("package")
-    assert history.count() > 100
+    assert history.count() > 80
     assert all(d.package.first_commit_at < d.started_at < d.finished_at for d in history)
 
 
