@@ -180,16 +180,27 @@ def _go_live(demo: _Demo, template: ChangeTemplate, window: ReleaseWindow, live:
 
 
 def _days_pass(deployment: Deployment, days: int) -> None:
-    """Demo time: the rollout, its package's and release's dates, its ELS period and its incidents move ``days``
-    into the past."""
+    """Demo time: the rollout, its package's, release's and change's dates, its ELS period and its incidents move
+    ``days`` into the past. The plan, which the policy's lead time put days after the load, becomes the rollout's
+    own slot, asked for the lead time before it."""
     earlier = timedelta(days=days)
+    release = deployment.package.release
+    asked = earlier + timedelta(days=release.policy.lead_time_days, hours=1)
     Deployment.objects.filter(pk=deployment.pk).update(
         started_at=F("started_at") - earlier, finished_at=F("finished_at") - earlier
     )
-    Release.objects.filter(pk=deployment.package.release_id).update(
+    Release.objects.filter(pk=release.pk).update(
+        planned_start=F("deployment_started_at") - earlier - timedelta(minutes=5),
+        planned_end=F("deployment_started_at") - earlier + timedelta(hours=2),
+        submitted_at=F("submitted_at") - asked,
+        approved_at=F("approved_at") - asked,
+        ready_at=F("ready_at") - earlier,
         deployment_started_at=F("deployment_started_at") - earlier,
         deployed_at=F("deployed_at") - earlier,
         els_started_at=F("els_started_at") - earlier,
+    )
+    ChangeRecord.objects.filter(release=release).update(
+        planned_start=F("planned_start") - earlier, planned_end=F("planned_end") - earlier
     )
     ReleasePackage.objects.filter(pk=deployment.package_id).update(
         registered_at=F("registered_at") - earlier,
