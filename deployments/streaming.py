@@ -103,15 +103,22 @@ class EventHub:
         return pubsub
 
     def _forward(self) -> None:
+        unreachable = False
         while True:
             try:
                 self._forward_next()
-            except redis.ConnectionError as error:  # an outage: one line a second, not a traceback each time
-                logger.warning("deployment events: Redis unreachable (%s); retrying", error)
+            except redis.ConnectionError as error:  # an outage: one line when it begins, one when it ends
+                if not unreachable:
+                    logger.warning("deployment events: Redis unreachable (%s); retrying every second", error)
+                unreachable = True
                 time.sleep(1)
+                continue
             except Exception:  # the hub must outlive a malformed message
                 logger.warning("deployment events: could not forward a message; carrying on", exc_info=True)
                 time.sleep(1)
+            if unreachable:
+                logger.warning("deployment events: Redis reachable again")
+                unreachable = False
 
     def _forward_next(self) -> None:
         message = self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
