@@ -7,7 +7,9 @@
 - Every success updates the versions of the CIs it deployed, in its own environment ("what runs where" is
   true in every environment), and a parallel deployment's success records its set as the live one; a
   production success of a release also takes the post-release baseline and starts its Early Life Support
-  (``on_production_success``).
+  (``on_production_success``). A rollback that redeployed an earlier package (``deployments.redeploy``) moves
+  no release at its start; its success backs the replaced change out, rolls the replaced release back and ends
+  that release's Early Life Support.
 - A production deployment's start and end (succeeded, failed or aborted, rolled back) are notified to its
   requester, the release manager and the service owner; lower tiers notify nobody (pipelines deploy there
   all day, and their pages show the outcome).
@@ -94,7 +96,7 @@ def deployment_started(deployment: Deployment, actor, checklist=None) -> None:
     _change_scheduled(deployment)
     if deployment.change_id and deployment.change.state == ChangeState.SCHEDULED:
         change_start(change=deployment.change, actor=None)
-    if is_production(deployment) and deployment.package_id:
+    if is_production(deployment) and deployment.package_id and not deployment.replaces_id:
         release = deployment.package.release
         if release.state != ReleaseState.DEPLOYING:
             release_deploying(release=release, actor=None, checklist=checklist)
@@ -191,10 +193,44 @@ def promotion_follow(deployment: Deployment) -> None:
 
 
 def on_production_success(deployment: Deployment) -> None:
-    """A post-release baseline is taken, and the release's Early Life Support starts. The CI versions are
-    already updated."""
+    """A post-release baseline is taken, and the release's Early Life Support starts; a rollback that restored an
+    earlier package instead rolls back the release it replaced (that package lived through its own watch). The CI
+    versions are already updated."""
     _follow("take the post-release baseline", deployment, lambda: baseline_after(deployment))
-    early_life_support_start(deployment)
+    if deployment.replaces_id:
+        replaced_release_rolled_back(deployment)
+    else:
+        early_life_support_start(deployment)
+
+
+def replaced_release_rolled_back(deployment: Deployment) -> None:
+    """The replaced deployment's change is backed out, its release rolled back, and its Early Life Support ends:
+    the version it watched no longer runs."""
+    from deployments.els import els_end_by_rollback
+    from releases.choices import RELEASE_LIVE_STATES, ChangeOutcome, ChangeState
+    from releases.services import change_complete, release_rolled_back
+
+    replaced = deployment.replaces
+    reason = shortened(f"deployment #{deployment.pk} rolled {replaced} back to {deployment.version}")
+    if replaced.change_id and replaced.change.state == ChangeState.IMPLEMENTED:
+        change = replaced.change
+        _follow(
+            f"record change {change.number} backed out",
+            deployment,
+            lambda: change_complete(change=change, actor=None, outcome=ChangeOutcome.BACKED_OUT, reason=reason),
+        )
+    if replaced.package_id and replaced.package.release.state in RELEASE_LIVE_STATES:
+        release = replaced.package.release
+        _follow(
+            f"record release {release} rolled back",
+            deployment,
+            lambda: release_rolled_back(release=release, reason=reason),
+        )
+    _follow(
+        "end the early life support of the replaced release",
+        deployment,
+        lambda: els_end_by_rollback(deployment=replaced, reason=reason),
+    )
 
 
 def early_life_support_start(deployment: Deployment) -> None:
@@ -236,13 +272,15 @@ def ci_versions_record(deployment: Deployment) -> None:
 
 
 def baseline_after(deployment: Deployment) -> None:
-    """The release's post-release baseline when its units name CIs; otherwise a baseline of the CIs deployed."""
+    """The release's post-release baseline when its units name CIs; otherwise (or after a rollback, whose
+    package's release ended long ago) a baseline of the CIs deployed."""
     from cmdb.services import baseline_take
     from releases.choices import BaselineKind
     from releases.services import release_baseline_take
 
-    if deployment.package_id and deployment.package.release.units.filter(configuration_items__isnull=False).exists():
-        release_baseline_take(release=deployment.package.release, actor=None, kind=BaselineKind.POST_RELEASE)
+    release = deployment.package.release if deployment.package_id and not deployment.replaces_id else None
+    if release and release.units.filter(configuration_items__isnull=False).exists():
+        release_baseline_take(release=release, actor=None, kind=BaselineKind.POST_RELEASE)
         return
     cis = list(deployed_versions(deployment))
     if cis:

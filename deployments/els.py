@@ -8,7 +8,8 @@ exit criteria, the minimum duration, and the policy's ELS duration the planned e
 every criterion holds; the release then moves to ``in_review`` once its last running period exits. A beat task
 evaluates the running periods and offers the exit to the staff once (``els_exits_offer``): it never exits by
 itself. A P1 or P2 incident tied to a running period alerts its staff and the Deployment Managers; a P1 also
-offers the redeployment of the previous package.
+offers the rollback of the deployment to the previous package. A rollback that succeeds ends the period
+(``els_end_by_rollback``).
 
 Who may: DESIGN.md's "start, extend, exit ELS": the holders of ``releases.manage_els`` for releases of services
 they own (Service Owners), ``releases.manage_any_els`` for any (Deployment Managers).
@@ -18,12 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Case, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, When
-from django.urls import reverse
 
 from deployments.choices import (
     ELS_RUNNING_STATES,
@@ -36,6 +35,7 @@ from deployments.choices import (
     IncidentSeverity,
 )
 from deployments.models import Deployment, EarlyLifeSupport, Incident
+from deployments.selectors import last_good_package
 from rdm_site.actions import ActionRule, action_ensure, actions_available
 from rdm_site.domain import apply_transition, bounded_text, ensure_conditions, locked, now, require_text, save
 from rdm_site.exceptions import InvalidInput
@@ -311,6 +311,26 @@ def els_exit(*, els: EarlyLifeSupport, actor: User | None, reason: str = "") -> 
     return els
 
 
+@transaction.atomic
+def els_end_by_rollback(*, deployment: Deployment, reason: str) -> EarlyLifeSupport | None:
+    """``deployment`` was rolled back by redeploying an earlier package: the watch over a version that no longer
+    runs ends now, whatever its criteria say (RDM acting), and its staff hear of it. Its release was rolled back,
+    so it does not move to review; a period not started yet stays as it is."""
+    els = EarlyLifeSupport.objects.filter(deployment=deployment, state__in=ELS_RUNNING_STATES).first()
+    if els is None:
+        return None
+    els = locked(els)
+    _move(els, ElsTransition.EXIT, None, reason)
+    notification_send(
+        recipients=_staff_and_managers(els),
+        kind=DeploymentNotice.ELS_EXITED,
+        subject=f"Early life support of {els.release} ended: the release was rolled back",
+        body=f"Why: {reason}",
+        target=els,
+    )
+    return els
+
+
 # --- the beat: offer the exit once ------------------------------------------------------------------------------
 
 
@@ -361,29 +381,16 @@ def els_running_for(incident: Incident) -> list[EarlyLifeSupport]:
 
 
 def previous_package_redeploy_link(deployment: Deployment) -> str:
-    """Where to plan the redeployment of the package that ran before ``deployment`` in its environment, or ""
-    when none did."""
-    previous = (
-        Deployment.objects.filter(
-            service=deployment.service_id,
-            environment=deployment.environment_id,
-            state=DeploymentState.SUCCEEDED,
-            finished_at__lt=deployment.finished_at or now(),
-            package__isnull=False,
-        )
-        .exclude(package=deployment.package_id)
-        .order_by("-finished_at", "-id")
-        .first()
-    )
-    if previous is None:
+    """Where a Deployment Manager rolls ``deployment`` back to the package that ran before it (the rollback form
+    on its page, ``deployments.redeploy``), or "" when no earlier package succeeded there."""
+    if deployment.state != DeploymentState.SUCCEEDED or last_good_package(deployment) is None:
         return ""
-    query = {"process": deployment.process_id, "environment": deployment.environment_id, "package": previous.package_id}
-    return f"{reverse('admin:deployments_deployment_add')}?{urlencode(query)}"
+    return f"{deployment.get_absolute_url()}#rollout-controls"
 
 
 def els_incident_alert(incident: Incident) -> None:
     """A P1 or P2 during ELS: the staff and the Deployment Managers hear of it; for a P1 the message offers the
-    redeployment of the previous package (RDM cannot yet roll back a deployment that succeeded)."""
+    rollback of the deployment to the previous package."""
     if incident.severity not in SERIOUS:
         return
     managers = User.objects.filter(groups__name=Role.DEPLOYMENT_MANAGER, is_active=True)
@@ -395,8 +402,7 @@ def els_incident_alert(incident: Incident) -> None:
         if incident.severity == IncidentSeverity.P1:
             link = previous_package_redeploy_link(deployment)
             body.append(
-                "A deployment that succeeded cannot be rolled back by RDM yet: to go back, plan a redeployment of "
-                f"the previous package at {link}."
+                f"To go back, a Deployment Manager rolls {deployment} back to the previous package at {link}."
                 if link
                 else "No earlier package ran in this environment: there is nothing to go back to; fix forward."
             )

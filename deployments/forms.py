@@ -3,7 +3,7 @@ opening and editing an incident and correcting its link to a deployment: what th
 fills in. The services check everything again; a form only catches what can be said of the input alone."""
 
 from django import forms
-from django.db.models import Q
+from django.db.models import Case, Q, When
 
 from cmdb.choices import CI_TERMINAL_STATES, EnvironmentTier
 from cmdb.models import ConfigurationItem, Environment
@@ -11,7 +11,8 @@ from deployments.choices import DeploymentModel, IncidentSeverity
 from deployments.correlation import correlation_candidates, correlation_window
 from deployments.models import Deployment, DeploymentProcess, Incident
 from rdm_site.domain import REASON_MAX_LENGTH, TEXT_MAX_LENGTH
-from releases.models import ChangeRecord
+from releases.choices import CHANGE_AUTHORISED_STATES, ChangeType
+from releases.models import ChangeRecord, ReleasePackage
 
 # Dates are entered and shown in the site's zone (UTC): the labels say so.
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -206,3 +207,33 @@ class IncidentCorrelationForm(forms.Form):
         field.label_from_instance = _deployment_label
         hours = int(correlation_window().total_seconds() // 3600)
         field.help_text = f"Production deployments that succeeded in the {hours} hours before it opened."
+
+
+class RedeployForm(forms.Form):
+    """Rolling back what runs in an environment: which earlier package goes back, why, and how (``packages``: those
+    that succeeded there before, newest first; the first, the last good one, is chosen already)."""
+
+    package = forms.ModelChoiceField(None, label="Package", empty_label=None)
+    reason = forms.CharField(label="Why", widget=forms.Textarea(attrs={"rows": 3}), max_length=REASON_MAX_LENGTH)
+    change = forms.ModelChoiceField(
+        ChangeRecord.objects.none(),
+        required=False,
+        label="Under emergency change",
+        help_text="By default, the change of the deployment it replaces (while approved or implemented).",
+    )
+    with_analysis = forms.BooleanField(
+        required=False,
+        label="Keep bake times and health gates",
+        help_text="By default a rollback takes the fast path without them; a unit that cannot be reversed refuses it.",
+    )
+
+    def __init__(self, *args, packages, **kwargs):
+        super().__init__(*args, **kwargs)
+        order = Case(*[When(pk=package.pk, then=rank) for rank, package in enumerate(packages)], default=len(packages))
+        chosen = ReleasePackage.objects.filter(pk__in=[package.pk for package in packages]).select_related("release")
+        self.fields["package"].queryset = chosen.order_by(order)
+        self.fields["package"].label_from_instance = lambda package: f"{package.version} (release {package.release})"
+        self.fields["package"].initial = packages[0].pk if packages else None
+        self.fields["change"].queryset = ChangeRecord.objects.filter(
+            change_type=ChangeType.EMERGENCY, state__in=CHANGE_AUTHORISED_STATES
+        ).order_by("-planned_start")

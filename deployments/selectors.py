@@ -11,7 +11,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from deployments import governance, guards
-from deployments.choices import DEPLOYMENT_ACTIVE_STATES, STEP_TERMINAL_STATES, StepKind, StepState
+from deployments.choices import DEPLOYMENT_ACTIVE_STATES, STEP_TERMINAL_STATES, DeploymentState, StepKind, StepState
 from deployments.models import (
     Deployment,
     DeploymentEvent,
@@ -309,3 +309,49 @@ def step_logs_after(step: Step, after_id: int, limit: int = 500) -> list[StepLog
 
 def deployments_of_service(service) -> QuerySet[Deployment]:
     return deployment_browser_rows().filter(service=service)
+
+
+# --- rolling a release back: what ran before --------------------------------------------------------
+
+
+def current_deployment(service, environment) -> Deployment | None:
+    """What runs there now: the newest deployment of a package of ``service`` that succeeded in ``environment``."""
+    return (
+        Deployment.objects.filter(
+            service=service, environment=environment, state=DeploymentState.SUCCEEDED, package__isnull=False
+        )
+        .select_related("package__release", "change", "process", "service", "environment")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def earlier_successes(deployment: Deployment) -> QuerySet[Deployment]:
+    """The deployments of other packages that succeeded in ``deployment``'s environment before it ended, newest
+    first: what a rollback of it may redeploy (``deployments.redeploy``; a package may appear more than once, its
+    newest success counts)."""
+    if deployment.finished_at is None:
+        return Deployment.objects.none()
+    return (
+        Deployment.objects.filter(
+            service=deployment.service_id,
+            environment=deployment.environment_id,
+            state=DeploymentState.SUCCEEDED,
+            package__isnull=False,
+            finished_at__lt=deployment.finished_at,
+        )
+        .exclude(package=deployment.package_id)
+        .select_related("package__release")
+        .order_by("-finished_at", "-id")
+    )
+
+
+def redeployable_packages(deployment: Deployment) -> list:
+    """The packages a rollback of ``deployment`` may restore, newest success first, each once."""
+    return list({earlier.package_id: earlier.package for earlier in earlier_successes(deployment)}.values())
+
+
+def last_good_package(deployment: Deployment):
+    """The package that ran before ``deployment`` in its environment, or None."""
+    earlier = earlier_successes(deployment).first()
+    return earlier.package if earlier else None

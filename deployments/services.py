@@ -117,6 +117,10 @@ DEPLOYMENT_ACTIONS = {
     "resume": ActionRule(_who_runs, "resume {record}", transition="resume"),
     "abort": ActionRule(_who_runs, "abort {record}", transition="abort"),
     "roll_back": ActionRule(_who_runs, "roll back {record}", transition="roll_back"),
+    # after a success: redeploy an earlier package in its place (``deployments.redeploy``)
+    "roll_back_release": ActionRule(
+        _who_runs, "roll back {record} to an earlier package", states=(DeploymentState.SUCCEEDED,)
+    ),
     # deciding not to roll back a rollout paused for a decision (the engine also fails rollouts itself)
     "fail": ActionRule(_who_runs, "mark {record} failed", states=(DeploymentState.PAUSED,)),
     "delete": ActionRule(_who_runs, "delete {record}", states=(DeploymentState.PLANNED,)),

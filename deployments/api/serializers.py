@@ -204,8 +204,11 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "continuous",
             "state",
             "replaces",
+            "fast_rollback",
             "requested_by",
             "scheduled_for",
+            "start_wait",
+            "start_not_before",
             "started_at",
             "finished_at",
             "pause_kind",
@@ -271,6 +274,41 @@ class DeploymentCreateSerializer(serializers.Serializer):
                 raise serializers.ValidationError({"service": f"{service} has {found}: name the process."})
             attrs["process"] = processes[0]
         return attrs
+
+
+class RollBackReleaseInput(serializers.Serializer):
+    """Rolling back a deployment that succeeded by redeploying an earlier package (by default the one before it)."""
+
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, help_text="Why the release is rolled back.")
+    package = serializers.PrimaryKeyRelatedField(
+        queryset=ReleasePackage.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A package that succeeded there before the deployment; by default the last good one.",
+    )
+    change = serializers.PrimaryKeyRelatedField(
+        queryset=ChangeRecord.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An approved emergency change to carry it out under; by default the replaced deployment's own.",
+    )
+    with_analysis = serializers.BooleanField(
+        default=False,
+        help_text="Keep the bake times and health gates; by default the rollback takes the fast path without them "
+        "(a unit that cannot be reversed refuses it either way).",
+    )
+
+
+class RedeployInput(RollBackReleaseInput):
+    """Redeploying an earlier package where it succeeded before, in place of what runs there now."""
+
+    service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all())
+    environment = serializers.PrimaryKeyRelatedField(queryset=Environment.objects.all())
+    package = serializers.PrimaryKeyRelatedField(
+        queryset=ReleasePackage.objects.all(), help_text="A package of the service that succeeded there before."
+    )
 
 
 class ScheduleInput(ReasonInput):

@@ -9,7 +9,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from deployments import els, incidents, services
+from deployments import els, incidents, redeploy, services
 from deployments.api.alertmanager import AlertmanagerOutcomeSerializer, AlertmanagerPayloadSerializer, alerts_apply
 from deployments.api.serializers import (
     AnswerInput,
@@ -26,6 +26,8 @@ from deployments.api.serializers import (
     IncidentSerializer,
     IncidentUpdateSerializer,
     PlannedWaveSerializer,
+    RedeployInput,
+    RollBackReleaseInput,
     ScheduleInput,
     StepLogSerializer,
     StepSerializer,
@@ -67,6 +69,7 @@ from rdm_site.api.viewsets import (
     RdmModelViewSet,
     RdmReadOnlyViewSet,
     RdmViewSetMixin,
+    Transition,
     etag_of,
     transition_action,
 )
@@ -376,6 +379,38 @@ class DeploymentViewSet(
         output=DeploymentDetailSerializer,
         summary="Mark a paused rollout failed instead of rolling it back (fix forward)",
     )
+
+    def _started(self, deployment):
+        data = self.representation(self.get_queryset().get(pk=deployment.pk))
+        return Response(data, status=status.HTTP_201_CREATED, headers={"ETag": etag_of(data)})
+
+    @extend_schema(
+        summary="Roll back a deployment that succeeded: a new deployment of the last good package replaces it",
+        request=RollBackReleaseInput,
+        responses={201: DeploymentDetailSerializer, **WRITE_PROBLEMS},
+    )
+    @action(detail=True, methods=["post"], url_path="roll-back-release", permission_classes=[TransitionPermission])
+    def roll_back_release(self, request, pk=None):
+        deployment = self.get_object()
+        given = RollBackReleaseInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        return self._started(
+            redeploy.deployment_roll_back_release(deployment=deployment, actor=request.user, **given.validated_data)
+        )
+
+    # the browser's transition view takes the same input and calls the same service
+    roll_back_release.transition = Transition(redeploy.deployment_roll_back_release, "deployment", RollBackReleaseInput)
+
+    @extend_schema(
+        summary="Redeploy an earlier package where it succeeded before, in place of what runs there now",
+        request=RedeployInput,
+        responses={201: DeploymentDetailSerializer, **WRITE_PROBLEMS},
+    )
+    @action(detail=False, methods=["post"], permission_classes=[TransitionPermission])
+    def redeploy(self, request):
+        given = RedeployInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        return self._started(redeploy.deployment_redeploy(actor=request.user, **given.validated_data))
 
 
 @extend_schema_view(

@@ -17,7 +17,7 @@ from django.views.generic import DetailView, FormView, View
 from cmdb.models import Service
 from deployments import selectors, services
 from deployments.api.views import DeploymentViewSet, StepViewSet
-from deployments.choices import STEP_OPEN_STATES
+from deployments.choices import STEP_OPEN_STATES, DeploymentState
 from deployments.filtersets import DeploymentFilterSet
 from deployments.forms import DATETIME_WIDGET, DeploymentStartForm
 from deployments.models import Deployment, Step
@@ -28,6 +28,7 @@ from rdm_site.web import (
     ObjectListView,
     RdmPermissionRequiredMixin,
     TransitionView,
+    action_label,
     refusal_message,
     safe_next,
 )
@@ -137,7 +138,12 @@ class DeploymentDetailView(ObjectDetailView):
         deployment, user = self.object, self.request.user
         offered = context["actions"]["offered"]
         starting = [action for action in offered if action.name in STARTING_ACTIONS]
-        context["actions"]["offered"] = [_shown(action) for action in offered if action.name not in STARTING_ACTIONS]
+        going_back = selectors.last_good_package(deployment) if deployment.state == DeploymentState.SUCCEEDED else None
+        shown = [_shown(action, going_back) for action in offered if action.name not in STARTING_ACTIONS]
+        context["actions"]["offered"] = [action for action in shown if action is not None]
+        if going_back is None:  # nothing ran before: there is no rollback to offer or to withhold
+            withheld = context["actions"]["withheld"]
+            context["actions"]["withheld"] = [action for action in withheld if action.label != ROLL_BACK_RELEASE]
         now = timezone.now()
         context.update(
             grid=selectors.rollout_grid(deployment),
@@ -203,10 +209,17 @@ def _elapsed(deployment: Deployment, now) -> str:
     return f"{minutes} min {seconds % 60} s" if minutes else f"{seconds} s"
 
 
-def _shown(action):
-    """Marking a rollout failed reads as such, and is drawn as the destructive action it is."""
+ROLL_BACK_RELEASE = action_label("roll_back_release")
+
+
+def _shown(action, going_back):
+    """Marking a rollout failed reads as such, and is drawn as the destructive action it is; rolling a release
+    back names the version it goes back to (``going_back``, the last good package), and is not offered without
+    one."""
     if action.name == "fail":
         return replace(action, label="Mark failed", destructive=True)
+    if action.name == "roll_back_release":
+        return replace(action, label=f"Roll back to {going_back.version}", destructive=True) if going_back else None
     return action
 
 

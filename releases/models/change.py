@@ -245,9 +245,9 @@ class ChangeRecord(ConcurrentTransitionMixin, models.Model):
         """The deployment failed."""
         self.ended_at = timezone.now()
 
-    @transition(field=state, source=ChangeState.IMPLEMENTING, target=ChangeState.BACKED_OUT)
+    @transition(field=state, source=[ChangeState.IMPLEMENTING, ChangeState.IMPLEMENTED], target=ChangeState.BACKED_OUT)
     def mark_backed_out(self) -> None:
-        """The deployment was rolled back."""
+        """The deployment was rolled back (while it ran, or by redeploying the earlier package after it succeeded)."""
         self.ended_at = timezone.now()
 
     @transition(

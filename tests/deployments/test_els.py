@@ -191,11 +191,11 @@ def test_a_p1_during_els_alerts_the_deployment_managers_and_offers_the_previous_
     # when monitoring opens a P1 on a CI the deployment changed
     incident_open(actor=None, title="checkout down", severity="p1", ci=governed.targets[0].ci)
 
-    # then the Deployment Manager hears of it, with a link to plan the redeployment of the previous package
+    # then the Deployment Manager hears of it, with a link to the rollback of the deployment to the previous package
     alert = Notification.objects.get(recipient=governed.dm, kind=DeploymentNotice.ELS_INCIDENT)
-    assert f"package={previous.pk}" in alert.link
+    assert alert.link == f"/deployments/{deployment.pk}/#rollout-controls"
     assert alert.link in alert.body
-    assert "cannot be rolled back by RDM yet" in alert.body
+    assert f"rolls {deployment} back to the previous package" in alert.body
     assert Notification.objects.filter(recipient=governed.world.people.so, kind=DeploymentNotice.ELS_INCIDENT)
     # a P3 alerts nobody
     alerts = Notification.objects.filter(kind=DeploymentNotice.ELS_INCIDENT)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deployments import services
+from deployments import redeploy, services
 from deployments.choices import DeploymentState, StepState
 from deployments.events import channel_name
 from deployments.models import Deployment, Step, Variable
@@ -340,6 +340,7 @@ DEPLOYMENT_CALLS = {
     "roll_back": lambda d, u: services.deployment_rollback(deployment=d, actor=u),
     "fail": lambda d, u: services.deployment_fail(deployment=d, actor=u),
     "delete": lambda d, u: services.deployment_delete(deployment=d, actor=u),
+    "roll_back_release": lambda d, u: redeploy.deployment_roll_back_release(deployment=d, actor=u, reason="P1"),
 }
 
 

@@ -62,7 +62,8 @@ CHANGE_MOVES = {
     ChangeTransition.START: {C.SCHEDULED: C.IMPLEMENTING},
     ChangeTransition.MARK_IMPLEMENTED: {C.IMPLEMENTING: C.IMPLEMENTED},
     ChangeTransition.MARK_FAILED: {C.IMPLEMENTING: C.FAILED},
-    ChangeTransition.MARK_BACKED_OUT: {C.IMPLEMENTING: C.BACKED_OUT},
+    # implemented, then backed out by redeploying the earlier package (a rollback after success)
+    ChangeTransition.MARK_BACKED_OUT: {C.IMPLEMENTING: C.BACKED_OUT, C.IMPLEMENTED: C.BACKED_OUT},
     ChangeTransition.REVIEW: {C.IMPLEMENTED: C.REVIEWED, C.FAILED: C.REVIEWED, C.BACKED_OUT: C.REVIEWED},
     ChangeTransition.CLOSE: {C.REVIEWED: C.CLOSED, C.IMPLEMENTED: C.CLOSED},  # implemented: when no review needed
 }

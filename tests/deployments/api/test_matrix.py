@@ -12,10 +12,12 @@ from deployments import engine, incidents
 from deployments.choices import DeploymentState, IncidentState
 from deployments.models import Deployment, Step, Variable
 from deployments.services import deployment_create, deployment_start
+from releases.choices import PackageState
 from tests.api.matrix import cells
 from tests.deployments.conftest import drive, make_landscape
 from tests.deployments.factories import CiFactory
 from tests.factories import UserFactory
+from tests.releases.factories import PackageFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +42,36 @@ class Setup:
         if state != DeploymentState.PLANNED:
             Deployment.objects.filter(pk=deployment.pk).update(state=state, pause_kind="operator")
         return deployment
+
+    def released(self) -> Deployment:
+        """A continuous deployment of a package that succeeded after ``earlier_package``'s: what a rollback
+        replaces."""
+        self.earlier_package, latest = (
+            PackageFactory(release=ReleaseFactory(services=[self.world.service]), state=PackageState.VALIDATED)
+            for _ in range(2)
+        )
+        self._succeeded(self.earlier_package, days_ago=2)
+        return self._succeeded(latest, days_ago=1)
+
+    def _succeeded(self, package, days_ago: int) -> Deployment:
+        world = self.world
+        deployment = deployment_create(
+            actor=None, process=world.process, environment=world.environment, continuous=True, package=package
+        )
+        finished = timezone.now() - timedelta(days=days_ago)
+        Deployment.objects.filter(pk=deployment.pk).update(state=DeploymentState.SUCCEEDED, finished_at=finished)
+        return deployment
+
+    def redeploy_body(self) -> dict:
+        """Redeploy the earlier package in place of the one released after it."""
+        self.released()
+        world = self.world
+        return {
+            "service": world.service.pk,
+            "environment": world.environment.pk,
+            "package": self.earlier_package.pk,
+            "reason": "P1",
+        }
 
     def waiting_step(self) -> Step:
         deployment = self.deployment()
@@ -68,6 +100,12 @@ RUN_DEPLOYMENTS = {
     "fail": lambda s: ("post", f"/api/v1/deployments/{s.deployment(DeploymentState.PAUSED).pk}/fail/", {}),
     "delete": lambda s: ("delete", f"/api/v1/deployments/{s.deployment().pk}/", None),
     "answer": lambda s: ("post", f"/api/v1/steps/{s.waiting_step().pk}/answer/", {"answer": "proceed"}),
+    "roll back a release": lambda s: (
+        "post",
+        f"/api/v1/deployments/{s.released().pk}/roll-back-release/",
+        {"reason": "P1"},
+    ),
+    "redeploy an earlier package": lambda s: ("post", "/api/v1/deployments/redeploy/", s.redeploy_body()),
     "add a process": lambda s: ("post", "/api/v1/processes/", {"service": s.world.service.pk, "name": "other"}),
     "edit a process": lambda s: ("patch", f"/api/v1/processes/{s.world.process.pk}/", {"bake_seconds": 5}),
     "add a step": lambda s: (
