@@ -96,15 +96,26 @@ WORKER_HEARTBEAT_MAX_AGE = 60  # /readyz fails when the newest heartbeat is olde
 RDM_RECONCILE_SECONDS = env.float("RDM_RECONCILE_SECONDS", default=5.0)
 # A running step's lease: renewed by its worker every third of it; once it runs out the step is re-run.
 RDM_STEP_LEASE_SECONDS = env.float("RDM_STEP_LEASE_SECONDS", default=60.0)
-# At most this many steps of a deployment are claimed and run one after another by one task...
+# At most this many steps of a deployment are sent to one task...
 RDM_STEP_BATCH_SIZE = env.int("RDM_STEP_BATCH_SIZE", default=50)
 # ...and the steps dispatched together are spread over at least this many tasks (when there are that many),
-# so that slow steps run on that many worker processes at once.
+# so that their bookkeeping runs on that many worker processes at once.
 RDM_STEP_SPREAD = env.int("RDM_STEP_SPREAD", default=8)
-if min(RDM_RECONCILE_SECONDS, RDM_STEP_LEASE_SECONDS, RDM_STEP_BATCH_SIZE, RDM_STEP_SPREAD) <= 0:
-    raise ImproperlyConfigured(
-        "RDM_RECONCILE_SECONDS, RDM_STEP_LEASE_SECONDS, RDM_STEP_BATCH_SIZE and RDM_STEP_SPREAD must be positive"
-    )
+# At most this many steps run at once, across every worker process and deployment (each worker process
+# runs its steps' executor calls in threads, docs/rollout-engine.md)...
+RDM_STEP_CONCURRENCY = env.int("RDM_STEP_CONCURRENCY", default=64)
+# ...and at most this many of one deployment (spares the tools its steps call).
+RDM_DEPLOYMENT_STEP_CONCURRENCY = env.int("RDM_DEPLOYMENT_STEP_CONCURRENCY", default=32)
+_engine_numbers = {
+    "RDM_RECONCILE_SECONDS": RDM_RECONCILE_SECONDS,
+    "RDM_STEP_LEASE_SECONDS": RDM_STEP_LEASE_SECONDS,
+    "RDM_STEP_BATCH_SIZE": RDM_STEP_BATCH_SIZE,
+    "RDM_STEP_SPREAD": RDM_STEP_SPREAD,
+    "RDM_STEP_CONCURRENCY": RDM_STEP_CONCURRENCY,
+    "RDM_DEPLOYMENT_STEP_CONCURRENCY": RDM_DEPLOYMENT_STEP_CONCURRENCY,
+}
+if min(_engine_numbers.values()) <= 0:
+    raise ImproperlyConfigured(f"{', '.join(_engine_numbers)} must be positive")
 
 # --- early life support and incidents (deployments/els.py, deployments/correlation.py) -------------------
 # An incident naming no deployment is tied to a production deployment that succeeded at most this long before.

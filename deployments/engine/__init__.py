@@ -3,19 +3,23 @@
 PostgreSQL is the truth. A Celery message only says "advance deployment X" or "run steps Y of X"; each
 task re-reads the rows and acts idempotently, so a duplicated or stale message does no harm.
 
-- Locking: every transaction that writes about a rollout locks the Deployment row first (``_lock``). That
-  one lock orders them all (no deadlock) and makes pause and abort exact: a step is claimed only while the
-  deployment allows it, and each step re-checks the state just before it starts, so after an abort at most
-  the step already under way finishes.
+- Locking: every transaction that writes about a rollout locks the Deployment row first (``lock_deployment``).
+  That one lock orders them all (no deadlock) and makes pause and abort exact: a step is claimed only while
+  the deployment allows it and starts as soon as it is claimed, so after an abort at most the steps already
+  under way finish. Claims then take one advisory lock (``CLAIM_LOCK``) to count the running steps.
 - Leases: a step dispatched to the queue holds a short "queued" lease; a worker that claims it holds a
   lease that a heartbeat thread renews while it runs (``leases``). A step whose lease ran out lost its
   message or its worker; the reconciler has it dispatched again, and it runs with the same idempotency key.
 - Waits (bake times, wait steps, manual interventions, retries with backoff) are ``due_at`` times; the
   reconciler (``deployments.reconciler``, Celery beat, every ``RDM_RECONCILE_SECONDS``) advances what came
   due. No task sleeps.
-- Batching: one task runs several steps of a deployment one after the other, claiming them together and
-  recording their outcomes together (every ``FLUSH_SECONDS``), and advances the deployment in the same
-  transaction as the outcomes. Zero-wait steps thus cost a few queries each, not a Celery round trip.
+- Concurrency and batching: one task runs several steps at once, each executor call in a thread of the worker
+  process (``runner.step_threads``), within ``RDM_STEP_CONCURRENCY`` steps running anywhere and
+  ``RDM_DEPLOYMENT_STEP_CONCURRENCY`` per deployment (counted in the database, ``free_slots``). Database work
+  stays on the task's thread: it claims steps together and records the outcomes that came together, advancing
+  the deployment (and claiming what it moved on to) in the same transaction. With threads to spare it also
+  runs steps dispatched to other tasks that no worker took yet. Zero-wait steps thus cost a few queries each,
+  not a Celery round trip; slow ones (HTTP calls) wait side by side.
 
 Deployment transitions made by the engine are recorded (``rdm_site.transitions``: audit and outbox) with RDM
 itself as the actor; steps write StepLog lines, not audit events. Every state change is numbered and

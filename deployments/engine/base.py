@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -34,8 +34,10 @@ from rdm_site.transitions import transition_record
 logger = logging.getLogger(__name__)
 
 QUEUED = "queued"  # lease owner of a step whose message waits in the queue
-FLUSH_SECONDS = 0.25  # outcomes are recorded at least this often while a batch runs
-SLICE_SECONDS = 2.0  # a batch hands back the steps it has not started after this long, to be spread again
+SLICE_SECONDS = 2.0  # a batch claims no more after this long, and hands back the steps it could not start
+# Held by every claim while it counts the steps running on workers, so that two claims (of any deployments,
+# on any workers) never both take the last free slot of RDM_STEP_CONCURRENCY.
+CLAIM_LOCK = 0x52444D5F5354  # pg_advisory_xact_lock key ("RDM_ST")
 LOST_WORKER_ATTEMPTS = 3  # a step may lose its worker this many times (or use its own retries) before it fails
 OPEN = list(STEP_OPEN_STATES)
 INTERVENTION = ManualInterventionExecutor.name
@@ -180,14 +182,25 @@ def kinds_runnable(deployment: Deployment) -> Q | None:
     return None
 
 
-def may_start(step: Step, state: str, pause_kind: str) -> bool:
-    if state == DeploymentState.RUNNING:
-        return step.kind != StepKind.ROLLBACK
-    if state == DeploymentState.ROLLING_BACK:
-        return step.kind == StepKind.ROLLBACK
-    if state == DeploymentState.PAUSED and pause_kind == PauseKind.INTERVENTION:
-        return step.kind != StepKind.ROLLBACK and step.executor == INTERVENTION
-    return False
+def free_slots(deployment_id: int | None, now: datetime, *, finished: tuple[int, int] = (0, 0)) -> int:
+    """How many more steps may start now: under ``RDM_STEP_CONCURRENCY`` across every deployment and worker,
+    and (of a given deployment) under ``RDM_DEPLOYMENT_STEP_CONCURRENCY``. A step counts from its claim until
+    its outcome is recorded (or its worker is lost), except the caller's own ``finished`` steps (everywhere,
+    of the deployment) whose call returned. Exact while the caller holds ``claim_lock``."""
+    on_workers = Step.objects.filter(state=StepState.RUNNING, lease_expires_at__gt=now).exclude(
+        lease_owner__in=["", QUEUED]
+    )
+    counts = on_workers.aggregate(everywhere=Count("id"), here=Count("id", filter=Q(deployment_id=deployment_id)))
+    free = settings.RDM_STEP_CONCURRENCY - counts["everywhere"] + finished[0]
+    if deployment_id is not None:
+        free = min(free, settings.RDM_DEPLOYMENT_STEP_CONCURRENCY - counts["here"] + finished[1])
+    return max(free, 0)
+
+
+def claim_lock() -> None:
+    """Taken by every claim before it counts the free slots, held until it commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
 
 
 def dispatch(tick: Tick, steps) -> int:

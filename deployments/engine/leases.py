@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deployments.choices import StepState
@@ -65,10 +65,21 @@ class LeaseKeeper:
                 continue
             try:
                 for owner, ids in by_owner.items():
-                    Step.objects.filter(pk__in=ids, lease_owner=owner, state=StepState.RUNNING).update(
-                        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
-                    )
+                    _renew(owner, ids)
             except Exception:
                 logger.warning("could not renew step leases", exc_info=True)
             finally:
                 connection.close()  # a renewal is rare (a third of a lease): no connection kept idle
+
+
+@transaction.atomic
+def _renew(owner: str, step_ids: list[int]) -> None:
+    """Extend the leases this owner still holds. A row that a transaction is writing (its outcome being
+    recorded) is skipped rather than waited for, so a renewal never deadlocks with a recording."""
+    held = (
+        Step.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
+        .filter(pk__in=step_ids, lease_owner=owner, state=StepState.RUNNING)
+        .order_by()
+        .values("pk")
+    )
+    Step.objects.filter(pk__in=held).update(lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds()))

@@ -1,15 +1,21 @@
-"""Running steps: claim a batch, call the executors, record the outcomes, renew the leases."""
+"""Running steps: claim them within the concurrency limits, call the executors in this process's step threads,
+record the outcomes as they come, renew the leases."""
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deployments.choices import (
@@ -21,17 +27,18 @@ from deployments.choices import (
 )
 from deployments.engine.advance import advance
 from deployments.engine.base import (
-    FLUSH_SECONDS,
     INTERVENTION,
+    OPEN,
     QUEUED,
     SLICE_SECONDS,
     Tick,
+    claim_lock,
     claimable,
     count_lost_workers,
+    free_slots,
     kinds_runnable,
     lease_seconds,
     lock_deployment,
-    may_start,
     steps_write,
 )
 from deployments.engine.leases import LeaseKeeper
@@ -43,6 +50,11 @@ from deployments.variables import UnknownVariablesError, mask, substitute
 
 logger = logging.getLogger(__name__)
 
+COALESCE_SECONDS = 0.01  # outcomes that arrive this close together are taken together
+RECORD_SECONDS = 0.1  # an outcome is recorded at most this long after it came (claims for new steps go first)
+POLL_SECONDS = 0.05  # a batch whose steps wait for a free slot (or whose steps all run) looks again this often
+STEAL_AFTER_SECONDS = 0.05  # a step dispatched this long ago that no worker took yet may be run by any batch
+
 
 @dataclass
 class Result:
@@ -52,93 +64,272 @@ class Result:
     at: datetime
 
 
-def steps_run(*, deployment_id: int, step_ids: list[int], owner: str) -> int:
-    """Claim the given steps, run them one by one and record their outcomes; returns how many ran.
+@dataclass
+class _Run:
+    """A deployment whose steps the batch runs: what its executors need, and the outcomes not yet recorded."""
 
-    Short by construction: a step that must wait returns at once with a due time.
+    deployment: Deployment
+    variables: VariableSet
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def secrets(self) -> list[str]:
+        return self.variables.secret_values
+
+
+def steps_run(*, deployment_id: int, step_ids: list[int], owner: str) -> int:
+    """Run the given steps many at a time, and with threads to spare, steps dispatched to other tasks that no
+    worker took yet (of any deployment); returns how many ran.
+
+    A step starts as soon as it is claimed, in one of this process's step threads (``step_threads``), within
+    the limits ``free_slots`` counts. When its call returns, its slot goes to the next step at once, and its
+    outcome is recorded (the deployment advanced) within ``RECORD_SECONDS``, with those that came with it.
+    Database work stays on this thread. Short by construction: it claims nothing after ``SLICE_SECONDS``,
+    hands back the steps it could not start, and a step that must wait returns at once with a due time.
     """
-    deployment, claimed = _claim(deployment_id, step_ids, owner)
-    if not claimed:
-        return 0
-    variables = variables_resolve(deployment.service_id, deployment.environment_id)
-    secrets = variables.secret_values
-    keeper = LeaseKeeper.of_this_process()
-    keeper.hold(owner, [step.pk for step in claimed])
-    results: list[Result] = []
-    started = last_flush = time.monotonic()
-    ran = 0
-    remaining = list(claimed)
+    batch = _Batch(owner, deployment_id, step_ids)
     try:
-        while remaining:
-            if time.monotonic() - started > SLICE_SECONDS:
-                break
-            step = remaining[0]
-            state, pause_kind = _current_state(deployment_id)
-            if not may_start(step, state, pause_kind):
-                break
-            remaining.pop(0)
-            results.append(_execute(step, deployment, variables, secrets))
-            keeper.release(step.pk)
-            ran += 1
-            if time.monotonic() - last_flush >= FLUSH_SECONDS and remaining:
-                _record(deployment_id, owner, results, secrets)
-                results, last_flush = [], time.monotonic()
+        batch.run()
     except SoftTimeLimitExceeded:
         logger.warning("steps of deployment %s ran out of time; handing the rest back", deployment_id)
     finally:
-        keeper.release(*(step.pk for step in claimed))
-        _record(deployment_id, owner, results, secrets, unstarted=[step.pk for step in remaining])
-    return ran
+        batch.finish()
+    return batch.ran
 
 
-def _current_state(deployment_id: int) -> tuple[str, str]:
-    """The deployment's state, read just before a step starts (a raw query: this runs once per step)."""
-    table = connection.ops.quote_name(Deployment._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT state, pause_kind FROM {table} WHERE id = %s", [deployment_id])
-        row = cursor.fetchone()
-    return row if row else ("", "")
+_threads: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_threads_create = threading.Lock()
+
+
+def step_threads() -> ThreadPoolExecutor:
+    """This process's threads for executor calls: as many as steps may run at once anywhere (created on first
+    use, after the fork, and only as needed)."""
+    key = (os.getpid(), settings.RDM_STEP_CONCURRENCY)
+    with _threads_create:
+        if key not in _threads:
+            _threads[key] = ThreadPoolExecutor(max_workers=key[1], thread_name_prefix="rdm-step")
+        return _threads[key]
+
+
+class _Batch:
+    """One task's steps, then (with threads to spare) steps dispatched to other tasks, run until the slice ends.
+
+    Each turn claims first, then records: a step whose call returned frees its slot for this batch at once
+    (``_finished``), so the next steps start while the outcomes are being written.
+    """
+
+    def __init__(self, owner: str, deployment_id: int, step_ids: list[int]):
+        self.owner = owner
+        self.home = deployment_id
+        self.waiting = list(step_ids)  # the task's own steps that may start once a slot is free
+        self.unclaimed = set(step_ids)  # the task's own steps it has not claimed (handed back at the end)
+        self.running: dict[Future, int] = {}  # executor call -> its deployment
+        self.runs: dict[int, _Run] = {}
+        self.unrecorded_since: float | None = None  # when the oldest outcome not recorded yet came
+        self.keeper = LeaseKeeper.of_this_process()
+        self.threads = step_threads()
+        self.ran = 0
+
+    def run(self) -> None:
+        deadline = time.monotonic() + SLICE_SECONDS
+        while True:
+            claiming = time.monotonic() < deadline
+            if claiming:
+                self._claim_more()
+                if self.running and not self._record_due() and self._collect(timeout=0):
+                    continue  # more calls returned meanwhile: refill their slots before recording
+            self._record(claiming=claiming)
+            if self.running:
+                self._collect(timeout=POLL_SECONDS)
+            elif claiming and self.waiting:
+                time.sleep(POLL_SECONDS)  # every slot is taken elsewhere: wait for one
+            else:
+                return
+
+    def finish(self) -> None:
+        """Wait for the calls under way, record every outcome, and hand back the own steps never claimed (no
+        slot came free in time, or the deployment paused): those still queued are dispatched again."""
+        while self.running:
+            self._collect(timeout=None)
+        self._record(claiming=False)
+        queued = Step.objects.filter(pk__in=self.unclaimed, state__in=OPEN, lease_owner=QUEUED)
+        if self.unclaimed and queued.exists():
+            _record(self.home, self.owner, [], [], handback=sorted(self.unclaimed))
+
+    def _room(self) -> int:
+        return max(settings.RDM_STEP_CONCURRENCY - len(self.running), 0)
+
+    def _record_due(self) -> bool:
+        return self.unrecorded_since is not None and time.monotonic() - self.unrecorded_since >= RECORD_SECONDS
+
+    def _finished(self, deployment_id: int | None = None) -> tuple[int, int]:
+        """This batch's steps whose call returned and whose outcome is not recorded yet, everywhere and of the
+        deployment: they still count as running in the database, but call nothing any more."""
+        here = len(self.runs[deployment_id].results) if deployment_id in self.runs else 0
+        return sum(len(run.results) for run in self.runs.values()), here
+
+    def _claim_more(self) -> None:
+        """Claim what the free slots allow: the own steps first, then steps no worker took yet."""
+        room = self._room()
+        if room and self.waiting:
+            deployment, claimed, self.waiting = _claim(
+                self.home, self.waiting, self.owner, room, finished=self._finished(self.home)
+            )
+            room -= self._start(deployment, claimed)
+        if room and not self.waiting and (self._finished()[0] or free_slots(None, timezone.now())):
+            for deployment_id, ids in _dispatched_elsewhere(room):
+                deployment, claimed, _ = _claim(
+                    deployment_id, ids, self.owner, room, finished=self._finished(deployment_id)
+                )
+                room -= self._start(deployment, claimed)
+                if not room:
+                    break
+
+    def _start(self, deployment: Deployment | None, claimed: list[Step]) -> int:
+        """Start the steps just claimed, each in a step thread, their leases renewed meanwhile."""
+        if not claimed:
+            return 0
+        run = self.runs.get(deployment.pk)
+        if run is None:
+            variables = variables_resolve(deployment.service_id, deployment.environment_id)
+            run = self.runs[deployment.pk] = _Run(deployment, variables)
+        self.keeper.hold(self.owner, [step.pk for step in claimed])
+        self.unclaimed.difference_update(step.pk for step in claimed)
+        for step in claimed:
+            future = self.threads.submit(_execute, step, run.deployment, run.variables, run.secrets)
+            self.running[future] = deployment.pk
+        return len(claimed)
+
+    def _collect(self, timeout: float | None) -> int:
+        """Take the outcomes that came within ``timeout``, with those that follow within ``COALESCE_SECONDS``;
+        returns how many."""
+        done, pending = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
+        if done and pending:
+            done = wait(self.running, timeout=COALESCE_SECONDS).done
+        if done and self.unrecorded_since is None:
+            self.unrecorded_since = time.monotonic()
+        for future in done:
+            result = future.result()
+            self.keeper.release(result.step_id)
+            self.runs[self.running.pop(future)].results.append(result)
+            self.ran += 1
+        return len(done)
+
+    def _record(self, *, claiming: bool) -> None:
+        """Record the outcomes that came, each deployment's in one transaction, which (while ``claiming``) also
+        claims the steps the deployment moved on to (its next position or wave) as far as slots allow."""
+        self.unrecorded_since = None
+        for deployment_id, run in self.runs.items():
+            if not run.results:
+                continue
+            results, run.results = run.results, []
+            room = self._room() if claiming else 0
+            claimed = _record(
+                deployment_id, self.owner, results, run.secrets, room=room, finished=(self._finished()[0], 0)
+            )
+            self._start(run.deployment, claimed)
+
+
+def _dispatched_elsewhere(room: int) -> list[tuple[int, list[int]]]:
+    """Steps dispatched a while ago that no worker took yet (their workers are busy), oldest first, by
+    deployment: up to ``room`` of them."""
+    rows = (
+        Step.objects.filter(state__in=OPEN)
+        .filter(_untaken(timezone.now()))
+        .order_by("lease_expires_at", "id")
+        .values_list("deployment_id", "id")[:room]
+    )
+    by_deployment: dict[int, list[int]] = {}
+    for deployment_id, step_id in rows:
+        by_deployment.setdefault(deployment_id, []).append(step_id)
+    return list(by_deployment.items())
+
+
+def _untaken(now: datetime) -> Q:
+    """Dispatched at least ``STEAL_AFTER_SECONDS`` ago, and no worker took it yet (the queue's lease is live)."""
+    dispatched_before = now + timedelta(seconds=lease_seconds() - STEAL_AFTER_SECONDS)
+    return Q(lease_owner=QUEUED, lease_expires_at__gt=now, lease_expires_at__lt=dispatched_before)
 
 
 @transaction.atomic
-def _claim(deployment_id: int, step_ids: list[int], owner: str) -> tuple[Deployment | None, list[Step]]:
+def _claim(
+    deployment_id: int,
+    step_ids: list[int],
+    owner: str,
+    room: int | None = None,
+    *,
+    finished: tuple[int, int] = (0, 0),
+) -> tuple[Deployment | None, list[Step], list[int]]:
+    """Claim as many of the steps as may start now (at most ``room``, when given): the deployment, the steps
+    claimed, and the ids of those that could start once a slot is free (the others are done, held by another
+    worker, or may not start in the deployment's state). ``finished``: see ``free_slots``."""
+    ready = list(step_ids)
+    if not finished[1]:  # a glance first, without locks, for the common cases: no slot, or nothing to claim
+        now = timezone.now()
+        if not free_slots(deployment_id, now, finished=finished):
+            return None, [], ready
+        ready = list(
+            Step.objects.filter(pk__in=step_ids).filter(claimable(now)).order_by().values_list("id", flat=True)
+        )
+        if not ready:
+            return None, [], []
     deployment = lock_deployment(deployment_id)
     if deployment is None:
-        return None, []
-    kinds = kinds_runnable(deployment)
-    if kinds is None:
-        return deployment, []
+        return None, [], []
     tick = Tick(deployment)
-    candidates = (
-        Step.objects.filter(pk__in=step_ids, deployment=deployment)
-        .filter(claimable(tick.now) & kinds)
-        .select_related("target__ci")
-        .order_by("position", "id")
-    )
-    steps = list(candidates)
-    lost = [step.pk for step in steps if step.state == StepState.RUNNING and step.lease_owner not in ("", QUEUED)]
-    failed = count_lost_workers(tick, lost) if lost else set()
-    claimed = []
+    claimed, left = _take(tick, ready, owner, len(ready) if room is None else room, finished)
+    tick.finish()
+    return deployment, claimed, left
+
+
+def _take(
+    tick: Tick, step_ids: list[int], owner: str, room: int, finished: tuple[int, int]
+) -> tuple[list[Step], list[int]]:
+    """Claim, on the locked deployment, as many of the steps as may start now (at most ``room``): the steps
+    claimed, and the ids of those that could start once a slot is free.
+
+    Locks are taken in one order: the deployment row, the audit chain (a transition), then ``CLAIM_LOCK``.
+    """
+    candidates = _candidates(tick, step_ids)
+    lost = {step.pk for step in candidates if step.state == StepState.RUNNING and step.lease_owner not in ("", QUEUED)}
+    if lost and count_lost_workers(tick, list(lost)):
+        advance(tick)  # some failed for good: the rollout may have moved on
+        candidates, lost = _candidates(tick, step_ids), set()
+    if not candidates:
+        return [], []
+    claim_lock()
+    free = min(room, free_slots(tick.deployment.pk, tick.now, finished=finished))
+    steps, left = candidates[:free], [step.pk for step in candidates[free:]]
     expires = tick.now + timedelta(seconds=lease_seconds())
     for step in steps:
-        if step.pk in failed:
-            continue
         if step.pk in lost:
-            step.attempt += 1
+            step.attempt += 1  # (as count_lost_workers wrote it)
         if step.state == StepState.PENDING:
             step.start()
             tick.events.step_changed(step)
         step.lease_owner, step.lease_expires_at = owner, expires
-        claimed.append(step)
-    steps_write(claimed, ["state", "started_at", "attempt", "lease_owner", "lease_expires_at"])
-    if failed:
-        advance(tick)
-    tick.finish()
-    return deployment, claimed
+    steps_write(steps, ["state", "started_at", "attempt", "lease_owner", "lease_expires_at"])
+    return steps, left
+
+
+def _candidates(tick: Tick, step_ids: list[int]) -> list[Step]:
+    """The given steps of the locked deployment that may be claimed in its state, in the order they run."""
+    kinds = kinds_runnable(tick.deployment)
+    if kinds is None or not step_ids:
+        return []
+    return list(
+        Step.objects.filter(pk__in=step_ids, deployment=tick.deployment)
+        .filter(claimable(tick.now) & kinds)
+        .select_related("target__ci")
+        .order_by("position", "id")
+    )
 
 
 def _execute(step: Step, deployment: Deployment, variables: VariableSet, secrets: list[str]) -> Result:
-    """Call the executor once; whatever it does, the outcome is an outcome (never an exception)."""
+    """Call the executor once; whatever it does, the outcome is an outcome (never an exception).
+
+    Runs in a step thread: it reads only the rows its caller loaded (the runner's thread records the result).
+    """
     logs: list[tuple[datetime, str, str]] = []
 
     def log(message: str, level: str = LogLevel.INFO) -> None:
@@ -169,8 +360,6 @@ def _execute(step: Step, deployment: Deployment, variables: VariableSet, secrets
         outcome = executor.rollback(context) if step.kind == StepKind.ROLLBACK else executor.run(context)
         if not isinstance(outcome, StepOutcome):
             raise ExecutorError(f"the executor returned {type(outcome).__name__}, not a StepOutcome")
-    except SoftTimeLimitExceeded:
-        raise
     except UnknownVariablesError as error:
         outcome = StepOutcome.failed(f"unknown variables: {', '.join(error.names)}")
     except ExecutorError as error:
@@ -208,14 +397,22 @@ STEP_FIELDS = [
 
 @transaction.atomic
 def _record(
-    deployment_id: int, owner: str, results: list[Result], secrets: list[str], unstarted: list[int] = ()
-) -> None:
-    """Write the outcomes of a batch's steps (and hand back the ones it did not start), then advance."""
-    if not results and not unstarted:
-        return
+    deployment_id: int,
+    owner: str,
+    results: list[Result],
+    secrets: list[str],
+    *,
+    room: int = 0,
+    finished: tuple[int, int] = (0, 0),
+    handback: list[int] = (),
+) -> list[Step]:
+    """Write the outcomes of a batch's steps and advance; then claim (up to ``room``) the steps the deployment
+    just moved on to, which are then not sent to other tasks; returns them. The steps of ``handback``
+    (dispatched to this batch, never claimed) that still wait for a worker are dispatched again."""
     deployment = lock_deployment(deployment_id)
     tick = Tick(deployment)
-    steps = {step.pk: step for step in Step.objects.filter(pk__in=[r.step_id for r in results] + list(unstarted))}
+    wanted = [result.step_id for result in results] + list(handback)
+    steps = {step.pk: step for step in Step.objects.filter(pk__in=wanted).order_by()}
     changed, logs = [], []
     for result in results:
         step = steps[result.step_id]
@@ -232,15 +429,19 @@ def _record(
             continue
         logs.append(_apply(tick, step, result, secrets))
         changed.append(step)
-    for step_id in unstarted:
-        step = steps[step_id]
-        if step.state == StepState.RUNNING and step.lease_owner == owner:
-            step.lease_owner, step.lease_expires_at, step.due_at = "", None, tick.now
+    for step_id in handback:
+        step = steps.get(step_id)
+        if step is not None and step.state in OPEN and step.lease_owner == QUEUED:
+            step.lease_owner, step.lease_expires_at = "", None
             changed.append(step)
     steps_write(changed, STEP_FIELDS)
     StepLog.objects.bulk_create(logs)
     advance(tick)
+    claimed = _take(tick, tick.dispatch, owner, room, finished)[0] if room else []
+    taken = {step.pk for step in claimed}
+    tick.dispatch = [step_id for step_id in tick.dispatch if step_id not in taken]
     tick.finish()
+    return claimed
 
 
 def _apply(tick: Tick, step: Step, result: Result, secrets: list[str]) -> StepLog:

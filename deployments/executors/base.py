@@ -4,6 +4,8 @@ Contract, which the orchestrator relies on:
 
 - An executor is stateless. Everything a call needs is in its ``StepContext``; a step that is waiting is
   simply run again later with the same context (a newer ``now``, maybe an ``answer``).
+- Calls run in threads of a worker process, many at once (``deployments.engine.runner``): a call uses its
+  context only, never the database, and shares nothing it changes with other calls.
 - A call stays short. An executor never sleeps for long: it returns ``waiting`` with ``wait_until`` and the
   orchestrator records that as "due at" and calls again then. Likewise a transient failure returns
   ``retry_after`` and the orchestrator decides, within its bounded retries, whether to call again.

@@ -2,21 +2,25 @@
 abort, lost workers and secrets. Real-worker rollouts are in test_rollouts.py."""
 
 import itertools
+import threading
+import time
+from contextlib import contextmanager
 from datetime import timedelta
-from unittest import mock
 
 import pytest
+from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from deployments import engine, reconciler, services
 from deployments.choices import DeploymentState, StepKind, StepState, WaveState
 from deployments.engine import leases, runner
-from deployments.executors.base import Executor
+from deployments.executors.base import Executor, StepOutcome
 from deployments.executors.registry import registry
 from deployments.models import DeploymentEvent, DeploymentLock, Step, StepLog
 from rdm_site.exceptions import IllegalTransition, UnmetConditions
 from rdm_site.models import AuditEvent
-from tests.deployments.conftest import drive
+from tests.deployments.conftest import drive, make_landscape
 
 SIMULATE = {"name": "deploy", "executor": "simulator"}
 
@@ -255,34 +259,224 @@ def test_an_intervention_past_its_deadline_fails_and_cannot_be_answered(landscap
     assert deployment.state == DeploymentState.ROLLED_BACK
 
 
-def test_abort_stops_within_one_step(landscape, manager):
-    # given ten targets run one after another by one batch
-    land = landscape(targets=10)
-    deployment = started(land, manager)
+class Gate:
+    """Holds the gated steps from the ``hold_from``-th call on until opened; counts how many were under way at
+    once. The calls before ``hold_from`` take ``seconds``."""
+
+    def __init__(self, *, hold_from: int = 10**6, seconds: float = 0.0):
+        self.hold_from, self.seconds = hold_from, seconds
+        self.calls = self.under_way = self.most = 0
+        self.lock = threading.Lock()
+        self.held = threading.Semaphore(0)
+        self.opened = threading.Event()
+
+    def through(self, context):
+        with self.lock:
+            self.calls += 1
+            self.under_way += 1
+            self.most = max(self.most, self.under_way)
+            hold = self.calls >= self.hold_from
+        if hold:
+            self.held.release()
+            self.opened.wait(timeout=20)
+        else:
+            time.sleep(self.seconds)
+        with self.lock:
+            self.under_way -= 1
+        return StepOutcome.succeeded(f"through on {context.target}")
+
+    def wait_held(self, count: int) -> None:
+        for _ in range(count):
+            assert self.held.acquire(timeout=20), "a step to be under way at the gate"
+
+
+class Gated(Executor):
+    """A step that passes through the test's gate."""
+
+    name = "test_gated"
+    display_name = "Gated"
+    gate: Gate
+
+    def run(self, context):
+        return self.gate.through(context)
+
+
+@pytest.fixture
+def gate():
+    """Installs the gated executor; ``gate(...)`` sets up its gate."""
+
+    def make(**options) -> Gate:
+        Gated.gate = Gate(**options)
+        return Gated.gate
+
+    registry._classes[Gated.name] = Gated
+    make()
+    yield make
+    Gated.gate.opened.set()
+    registry._classes.pop(Gated.name)
+
+
+GATED = {"name": "deploy", "executor": "test_gated"}
+
+
+def dispatched(deployment) -> list[int]:
     engine.deployment_advance(deployment_id=deployment.pk)
-    queued = list(deployment.steps.filter(lease_owner=engine.QUEUED).values_list("id", flat=True))
-    real_execute = runner._execute
-    executed = []
+    return list(deployment.steps.filter(lease_owner=engine.QUEUED).order_by("id").values_list("id", flat=True))
 
-    def execute_then_abort(step, *args):
-        executed.append(step.pk)
-        result = real_execute(step, *args)
-        if len(executed) == 3:  # the operator aborts while the third step runs
-            services.deployment_abort(deployment=deployment, actor=manager, reason="wrong version")
-        return result
 
-    # when the batch runs and is aborted during its third step
-    with mock.patch.object(runner, "_execute", execute_then_abort):
-        engine.steps_run(deployment_id=deployment.pk, step_ids=queued, owner="w")
+@contextmanager
+def running_in_a_thread(deployment, step_ids, owner="w"):
+    """``steps_run`` on a thread of its own, as a worker runs it, while the test acts; joined at the end."""
+    ran = []
 
-    # then the step under way finished, and no other step started
+    def work():
+        try:
+            ran.append(engine.steps_run(deployment_id=deployment.pk, step_ids=step_ids, owner=owner))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        yield ran
+    finally:
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+
+
+def manager_of_transactional_tests():
+    from rdm_site.roles import Role
+    from tests.factories import UserFactory
+
+    return UserFactory(username="dm", roles=[Role.DEPLOYMENT_MANAGER])
+
+
+@pytest.mark.parametrize(("limit", "hold_from"), [(1, 3), (4, 1)])
+def test_abort_stops_new_steps_and_lets_those_under_way_finish(transactional_db, settings, gate, limit, hold_from):
+    # given ten targets, at most `limit` steps of the deployment at once, and a batch under way whose steps
+    # from the `hold_from`-th on wait at a gate
+    settings.RDM_DEPLOYMENT_STEP_CONCURRENCY = limit
+    manager = manager_of_transactional_tests()
+    deployment = started(make_landscape(targets=10, steps=[GATED]), manager)
+    steps = dispatched(deployment)
+    at_the_gate = gate(hold_from=hold_from)
+
+    # when the deployment is aborted while `limit` steps are under way
+    with running_in_a_thread(deployment, steps):
+        at_the_gate.wait_held(limit)
+        services.deployment_abort(deployment=deployment, actor=manager, reason="wrong version")
+        at_the_gate.opened.set()
+
+    # then those under way finished, and no other step started
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.ABORTED
-    assert len(executed) == 3
+    finished = hold_from - 1 + limit
+    assert at_the_gate.calls == finished
     states = list(deployment.steps.order_by("id").values_list("state", flat=True))
-    assert states == [StepState.SUCCEEDED] * 3 + [StepState.SKIPPED] * 7
+    assert states == [StepState.SUCCEEDED] * finished + [StepState.SKIPPED] * (10 - finished)
     assert deployment.waves.get().state == WaveState.FAILED
     assert not DeploymentLock.objects.exists()
+
+
+def test_a_batch_runs_its_steps_at_once_up_to_the_deployments_limit(landscape, manager, settings, gate):
+    # given twelve targets whose step takes 0.1 s, and at most five steps of a deployment at once
+    settings.RDM_DEPLOYMENT_STEP_CONCURRENCY = 5
+    deployment = started(landscape(targets=12, steps=[GATED]), manager)
+    timing = gate(seconds=0.1)
+
+    # when one batch runs them
+    began = time.monotonic()
+    ran = engine.steps_run(deployment_id=deployment.pk, step_ids=dispatched(deployment), owner="w")
+
+    # then five ran at once, never more, in three rounds rather than twelve
+    assert (ran, timing.most) == (12, 5)
+    assert time.monotonic() - began < 1.0
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.SUCCEEDED
+    assert StepLog.objects.filter(step__deployment=deployment, message__startswith="through on").count() == 12
+
+
+def hold_on_a_worker(land, manager, count: int) -> None:
+    """``count`` steps of another deployment running on another worker, which holds their leases."""
+    other = started(land, manager)
+    ids = dispatched(other)[:count]
+    Step.objects.filter(pk__in=ids).update(
+        state=StepState.RUNNING, lease_owner="elsewhere", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+
+
+def test_steps_running_on_other_workers_count_against_the_global_limit(landscape, manager, settings, gate):
+    # given at most three steps at once anywhere, two of them held by another worker for another deployment
+    settings.RDM_STEP_CONCURRENCY = 3
+    hold_on_a_worker(landscape(targets=2), manager, 2)
+    deployment = started(landscape(targets=4, steps=[GATED]), manager)
+    timing = gate(seconds=0.05)
+
+    # when a batch runs four steps
+    ran = engine.steps_run(deployment_id=deployment.pk, step_ids=dispatched(deployment), owner="w")
+
+    # then they ran one at a time, in the one slot left
+    assert (ran, timing.most) == (4, 1)
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.SUCCEEDED
+
+
+def test_a_batch_that_finds_no_free_slot_hands_its_steps_back_to_be_dispatched_again(
+    landscape, manager, settings, django_capture_on_commit_callbacks
+):
+    # given every slot held by another worker
+    settings.RDM_STEP_CONCURRENCY = 2
+    hold_on_a_worker(landscape(targets=2), manager, 2)
+    deployment = started(landscape(targets=3), manager)
+    steps = dispatched(deployment)
+    first_lease = Step.objects.get(pk=steps[0]).lease_expires_at
+
+    # when a batch runs them, it waits for a slot as long as a batch may claim, and none comes free
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert engine.steps_run(deployment_id=deployment.pk, step_ids=steps, owner="w") == 0
+
+    # then nothing ran, and the steps were dispatched again
+    again = list(Step.objects.filter(pk__in=steps))
+    assert {(step.state, step.lease_owner) for step in again} == {(StepState.PENDING, engine.QUEUED)}
+    assert all(step.lease_expires_at > first_lease for step in again)
+    assert queued, "sent again"
+
+
+def test_a_batch_with_threads_to_spare_runs_steps_no_worker_took_yet(landscape, manager):
+    # given two deployments whose steps were dispatched, the second's a moment ago with no worker free to take them
+    first = started(landscape(targets=2), manager)
+    second = started(landscape(targets=3), manager)
+    first_steps, second_steps = dispatched(first), dispatched(second)
+    Step.objects.filter(pk__in=second_steps).update(lease_expires_at=F("lease_expires_at") - timedelta(seconds=1))
+
+    # when the first deployment's batch runs
+    ran = engine.steps_run(deployment_id=first.pk, step_ids=first_steps, owner="w")
+
+    # then it ran the second's steps too, and the second's own message later finds nothing left to do
+    assert ran == 5
+    assert engine.steps_run(deployment_id=second.pk, step_ids=second_steps, owner="late") == 0
+    for deployment in (first, second):
+        deployment.refresh_from_db()
+        assert deployment.state == DeploymentState.SUCCEEDED
+    assert set(Step.objects.values_list("attempt", flat=True)) == {1}
+
+
+def test_an_outcome_is_not_recorded_once_the_step_was_taken_over(transactional_db, gate):
+    # given a step under way on a worker
+    deployment = started(make_landscape(targets=1, steps=[GATED]), manager_of_transactional_tests())
+    steps = dispatched(deployment)
+    at_the_gate = gate(hold_from=1)
+
+    # when its lease is lost meanwhile, and another worker holds the step when the first finishes
+    with running_in_a_thread(deployment, steps, owner="slow-worker"):
+        at_the_gate.wait_held(1)
+        Step.objects.filter(pk=steps[0]).update(lease_owner="new-worker")
+        at_the_gate.opened.set()
+
+    # then the first worker's outcome is not recorded: the step is still the new worker's
+    step = Step.objects.get(pk=steps[0])
+    assert (step.state, step.lease_owner) == (StepState.RUNNING, "new-worker")
+    assert StepLog.objects.filter(step=step, message__contains="no longer held by this worker").exists()
 
 
 def test_pause_stops_new_steps_and_resume_continues(landscape, manager):
@@ -350,13 +544,29 @@ def test_a_step_whose_worker_was_lost_runs_again_with_the_same_key(
     # when the reconciler looks, it has the deployment advanced, which dispatches the step again
     with django_capture_on_commit_callbacks() as queued:
         assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 1}
-    assert len(queued) == 1
+    assert queued, "sent again"
     deployment = drive(deployment)
 
     # then it ran again (second attempt, same key) and the rollout finished
     step.refresh_from_db()
     assert (step.state, step.attempt, deployment.state) == (StepState.SUCCEEDED, 2, DeploymentState.SUCCEEDED)
     assert StepLog.objects.filter(step=step, message__contains="worker was lost").exists()
+
+
+def test_a_step_given_again_after_losing_its_worker_too_often_fails_and_the_rollout_rolls_back(landscape, manager):
+    # given a step whose worker was lost for the third time (its lease ran out)
+    deployment = started(landscape(targets=1), manager)
+    step_ids = dispatched(deployment)
+    runner._claim(deployment.pk, step_ids, "dead-worker")
+    Step.objects.filter(pk__in=step_ids).update(attempt=3, lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    # when its message is delivered once more
+    ran = engine.steps_run(deployment_id=deployment.pk, step_ids=step_ids, owner="w")
+
+    # then it is not run again: it failed, and the rollout rolls back
+    step = Step.objects.get(pk=step_ids[0])
+    assert (ran, step.state, step.message) == (0, StepState.FAILED, "lost its worker 3 times")
+    assert drive(deployment).state == DeploymentState.ROLLED_BACK
 
 
 def test_a_scheduled_deployment_starts_by_itself_when_its_time_comes(landscape, manager):

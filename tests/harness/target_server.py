@@ -152,6 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # many steps call at once; the default (5) drops connections, retried 1 s later
     target: TargetServer
 
     def handle_error(self, request, client_address):
