@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-api bench-pages bench-live bench-dora install services-start services-stop clean assets
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora install services-start services-stop clean assets
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +36,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-serving bench-rollout bench-api bench-pages bench-live bench-dora
+bench: bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora
 
 bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving
 
 bench-rollout: $(STAMP)
 	$(BIN)/python -m bench.rollout
+
+bench-rollout-io: $(STAMP)
+	$(BIN)/python -m bench.rollout_io
 
 bench-api: $(STAMP)
 	$(BIN)/python -m bench.api
