@@ -20,7 +20,7 @@ from django.views.generic import DetailView, View
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
-from rdm_site.actions import ActionRule
+from rdm_site.actions import ActionRule, action_ensure
 from rdm_site.api.viewsets import viewset_transition
 from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed, UnmetConditions
 from rdm_site.selectors import audit_events_for
@@ -68,6 +68,20 @@ def refusal_message(request, error: DomainError) -> None:
     messages.error(request, summary, extra_tags="refusal")
     for detail in details:
         messages.error(request, detail, extra_tags="condition")
+
+
+def action_refused(request, rules: dict[str, ActionRule], action: str, record):
+    """None when the record's rule table lets the user take ``action`` now. A user who may not gets 403
+    (``NotAllowed`` propagates); a state that does not allow it sends back to the record's page with the reason.
+    """
+    try:
+        action_ensure(rules, action, record, request.user)
+    except NotAllowed:
+        raise
+    except DomainError as error:
+        refusal_message(request, error)
+        return redirect(record.get_absolute_url())
+    return None
 
 
 def place_field_errors(form, error: InvalidInput) -> bool:

@@ -6,9 +6,14 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView
 
-from rdm_site.actions import ActionRule, action_ensure
-from rdm_site.exceptions import DomainError, NotAllowed
-from rdm_site.web import RdmPermissionRequiredMixin, refusal_message, safe_next, service_write, view_permission
+from rdm_site.actions import ActionRule
+from rdm_site.web import (
+    RdmPermissionRequiredMixin,
+    action_refused,
+    safe_next,
+    service_write,
+    view_permission,
+)
 
 
 class RecordActionFormView(RdmPermissionRequiredMixin, TemplateView):
@@ -51,14 +56,7 @@ class RecordActionFormView(RdmPermissionRequiredMixin, TemplateView):
 
     def _refused(self):
         self.object = get_object_or_404(self.queryset, pk=self.kwargs["pk"])
-        try:
-            action_ensure(self.action_rules, self.action, self.object, self.request.user)
-        except NotAllowed:
-            raise
-        except DomainError as error:
-            refusal_message(self.request, error)
-            return redirect(self.object.get_absolute_url())
-        return None
+        return action_refused(self.request, self.action_rules, self.action, self.object)
 
     def get_form(self, data=None) -> forms.Form:
         return self.form_class(data)

@@ -7,15 +7,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
 from django.views.generic import DetailView, TemplateView
 
-from rdm_site.actions import action_ensure
-from rdm_site.exceptions import DomainError, NotAllowed
 from rdm_site.web import (
     ObjectDetailView,
     ObjectListView,
     RdmPermissionRequiredMixin,
     TransitionView,
     action_label,
-    refusal_message,
+    action_refused,
     service_write,
     view_permission,
 )
@@ -189,14 +187,8 @@ class ChangeUpdateView(RdmPermissionRequiredMixin, TemplateView):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.change = get_object_or_404(selectors.change_details(), pk=kwargs["pk"])
-        try:
-            action_ensure(CHANGE_ACTIONS, "update", self.change, request.user)
-        except NotAllowed:
-            raise
-        except DomainError as error:
-            refusal_message(request, error)
-            return redirect(self.change.get_absolute_url())
-        return super().dispatch(request, *args, **kwargs)
+        refused = action_refused(request, CHANGE_ACTIONS, "update", self.change)
+        return refused or super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
         return self.render_to_response(self.get_context_data(form=ChangeForm(instance=self.change, user=request.user)))

@@ -8,14 +8,12 @@ from django.urls import path
 from django.views.generic import TemplateView
 
 from cmdb.choices import EnvironmentTier
-from rdm_site.actions import action_ensure
-from rdm_site.exceptions import DomainError, NotAllowed
 from rdm_site.web import (
     ObjectDetailView,
     ObjectListView,
     RdmPermissionRequiredMixin,
     TransitionView,
-    refusal_message,
+    action_refused,
     service_write,
 )
 from releases import selectors, services
@@ -130,14 +128,8 @@ class ReleaseUpdateView(RdmPermissionRequiredMixin, TemplateView):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.release = get_object_or_404(selectors.release_details(), pk=kwargs["pk"])
-        try:
-            action_ensure(RELEASE_ACTIONS, "update", self.release, request.user)
-        except NotAllowed:
-            raise
-        except DomainError as error:
-            refusal_message(request, error)
-            return redirect(self.release.get_absolute_url())
-        return super().dispatch(request, *args, **kwargs)
+        refused = action_refused(request, RELEASE_ACTIONS, "update", self.release)
+        return refused or super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
         return self.render_to_response(self.get_context_data(form=ReleaseForm(instance=self.release)))

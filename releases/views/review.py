@@ -11,14 +11,13 @@ from django.urls import path
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from rdm_site.actions import action_ensure
 from rdm_site.exceptions import DomainError, NotAllowed
 from rdm_site.web import (
     ObjectDetailView,
     ObjectListView,
     RdmPermissionRequiredMixin,
     TransitionView,
-    refusal_message,
+    action_refused,
     service_write,
     view_permission,
 )
@@ -98,14 +97,8 @@ class ReviewFormMixin(RdmPermissionRequiredMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.review = get_object_or_404(selectors.review_details(), pk=kwargs["pk"])
-        try:
-            action_ensure(REVIEW_ACTIONS, "update", self.review, request.user)
-        except NotAllowed:
-            raise
-        except DomainError as error:
-            refusal_message(request, error)
-            return redirect(self.review.get_absolute_url())
-        return super().dispatch(request, *args, **kwargs)
+        refused = action_refused(request, REVIEW_ACTIONS, "update", self.review)
+        return refused or super().dispatch(request, *args, **kwargs)
 
     def bound_forms(self):
         data = self.request.POST
