@@ -190,4 +190,7 @@ def test_a_real_worker_delivers_what_beat_dispatches(receiver, hook, demo_users,
     _an_event(demo_users)
     outbox_dispatch_task.delay()
     wait_until(lambda: receiver.verified, timeout=20, what="the worker to deliver the webhook")
+    # the receiver answers before the worker records the answer: wait for the record, then check it
+    recorded = WebhookDelivery.objects.filter(webhook=hook).exclude(state="pending")
+    wait_until(recorded.exists, timeout=20, what="the worker to record the delivery")
     assert WebhookDelivery.objects.get(webhook=hook).state == "succeeded"
