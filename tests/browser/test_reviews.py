@@ -137,6 +137,7 @@ def test_the_service_owner_files_the_review_and_the_release_manager_accepts_it(p
     went_badly = page.get_by_label("What went badly")
     went_badly.fill(went_badly.input_value() + "\n- The warm-up was forgotten.")
     page.get_by_role("link", name="Back to the review").click()
+    page.wait_for_url(f"**{review.get_absolute_url()}", wait_until="load")  # reloading sooner aborts its scripts
     _wait_for(lambda: "The warm-up was forgotten." in PostImplementationReview.objects.get(pk=review.pk).went_badly)
     page.reload()
     expect(page.locator('[data-answer="went_badly"]')).to_contain_text("The warm-up was forgotten.")

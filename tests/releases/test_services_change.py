@@ -303,11 +303,15 @@ def test_overriding_freezes_for_a_change_that_no_freeze_touches_is_refused_and_n
 # --- conflicts ------------------------------------------------------------------------------------
 
 
+# One instant for every change of a test: taking now() per change let a second tick between two
+# of them turn "ends exactly when the other starts" into an overlap.
+_BASE = timezone.now().replace(microsecond=0) + timedelta(days=3)
+
+
 def _scheduled(services_=(), cis=(), start=0, hours=2, state="approved"):
-    base = timezone.now().replace(microsecond=0) + timedelta(days=3)
     return ChangeFactory(
-        planned_start=base + timedelta(hours=start),
-        planned_end=base + timedelta(hours=start + hours),
+        planned_start=_BASE + timedelta(hours=start),
+        planned_end=_BASE + timedelta(hours=start + hours),
         services=list(services_),
         configuration_items=list(cis),
         state=state,
