@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from bench.load import run_load
+from bench.http_load import run_load
 from bench.serving import wait_ready
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command

@@ -32,7 +32,7 @@ from unittest import mock
 import environ
 import psutil
 
-from bench.load import run_load
+from bench.http_load import run_load
 from bench.serving import sign_in, wait_ready
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command

@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-from bench.load import run_load
+from bench.http_load import run_load
 from bench.serving import CONNECTIONS, SECONDS, bench_env, prepare, sign_in, wait_ready
 from rdm_site.launcher import PYTHON, web_command
 

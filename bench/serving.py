@@ -19,7 +19,7 @@ from http.cookiejar import CookieJar
 
 import environ
 
-from bench.load import run_load
+from bench.http_load import run_load
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command
 
