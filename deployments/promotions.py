@@ -7,7 +7,9 @@ through the environments in their promotion order, and RDM takes it there, stage
   its plan) and an approved one marked ready, which is where the production checklist is checked.
 - Each stage is a continuous deployment started by ``promotion_create`` (the first) or, when the stage before
   it succeeds, by ``promotion_deployment_ended``: the deployment's end effect queues ``promotion_follow_task``
-  after its commit (the worker loads this module from ``DeploymentsConfig.ready``).
+  after its commit (the worker loads this module from ``DeploymentsConfig.ready``). When that message is lost
+  (a worker killed, the broker restarted), the reconciler drives the stage on itself once ``FOLLOW_GRACE`` has
+  passed (``promotions_follow_lost``); a stage moves on once, whichever of the two comes first.
 - A stage starts only when its gates pass: those of any deployment start (``guards.start_conditions``: the
   checklist the release's policy requires for the tier, the package, windows and freezes). The evidence is
   posted by tools and policy defaults fill the rest; nothing here asks a person.
@@ -19,7 +21,7 @@ through the environments in their promotion order, and RDM takes it there, stage
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.contrib.auth.models import User
@@ -46,6 +48,9 @@ from rdm_site.transitions import transition_record
 
 # How long the standard change of a production stage lasts when no release window bounds it.
 CHANGE_HOURS = 4
+# How long after a stage's deployment ended its follow message may still be on its way; after that the
+# reconciler takes it as lost.
+FOLLOW_GRACE = timedelta(seconds=30)
 
 
 def promotion_list():
@@ -109,10 +114,10 @@ def promotion_follow_task(deployment_id: int) -> None:
 
 
 @transaction.atomic
-def promotion_deployment_ended(*, deployment_id: int) -> None:
+def promotion_deployment_ended(*, deployment_id: int) -> bool:
     """The stage of the deployment ends with it: on success the next stage starts (or the promotion succeeds),
-    otherwise the promotion stops there. Idempotent: a stage that is not running, or whose deployment has not
-    ended, is left alone."""
+    otherwise the promotion stops there. Idempotent, whoever calls it and however often: the stage row is locked
+    and moves on only while it is running and its deployment has ended. Returns whether it moved."""
     stage = (
         PromotionStage.objects.select_for_update()
         .filter(deployment_id=deployment_id, state=PromotionStageState.RUNNING)
@@ -120,18 +125,18 @@ def promotion_deployment_ended(*, deployment_id: int) -> None:
         .first()
     )
     if stage is None or stage.deployment.state not in DEPLOYMENT_TERMINAL_STATES:
-        return
+        return False
     deployment = stage.deployment
     promotion = Promotion.objects.select_for_update().get(pk=stage.promotion_id)
     if deployment.state != DeploymentState.SUCCEEDED:
         outcome = f": {deployment.outcome}" if deployment.outcome else ""
         _stop(promotion, stage, f"deployment #{deployment.pk} {deployment.get_state_display().lower()}{outcome}")
-        return
+        return True
     _stage_move(stage, "succeed", f"deployment #{deployment.pk} succeeded")
     following = promotion.stages.filter(position__gt=stage.position).order_by("position").first()
     if following is not None:
         _stage_start(promotion, following)
-        return
+        return True
     promotion.succeed()
     promotion.save()
     transition_record(
@@ -142,6 +147,22 @@ def promotion_deployment_ended(*, deployment_id: int) -> None:
         to_state=promotion.state,
         reason=f"{promotion.package.version} reached {stage.environment}",
     )
+    return True
+
+
+def promotions_follow_lost(now: datetime) -> int:
+    """Drive on the stages whose deployment ended more than ``FOLLOW_GRACE`` before ``now`` and that are still
+    running: their follow message was lost. Run by the reconciler; returns how many stages it moved."""
+    ended = (
+        PromotionStage.objects.filter(
+            state=PromotionStageState.RUNNING,
+            deployment__state__in=DEPLOYMENT_TERMINAL_STATES,
+            deployment__finished_at__lte=now - FOLLOW_GRACE,
+        )
+        .order_by("deployment_id")
+        .values_list("deployment_id", flat=True)
+    )
+    return sum(promotion_deployment_ended(deployment_id=deployment_id) for deployment_id in ended)
 
 
 def _only_process(package, problems: list[str]) -> DeploymentProcess | None:

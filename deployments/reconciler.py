@@ -2,7 +2,9 @@
 
 It looks only at what can need it, through indexes: deployments under way whose next check came due, and
 the open steps whose lease ran out or whose wait came due (a finished deployment with such a step left has
-it skipped). Finished deployments whose steps are all closed are never read, however many there are.
+it skipped). Finished deployments whose steps are all closed are never read, however many there are. It also
+moves on the promotions whose stage's deployment ended without its follow message arriving
+(``promotions.promotions_follow_lost``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from deployments import governance
+from deployments import governance, promotions
 from deployments.choices import DEPLOYMENT_TERMINAL_STATES, STEP_OPEN_STATES, DeploymentState, PauseKind
 from deployments.models import Deployment, Step
 from deployments.queue import advance_after_commit
@@ -47,7 +49,8 @@ def scheduled_start(deployment: Deployment, now: datetime) -> bool:
 
 
 def deployments_reconcile(now: datetime | None = None) -> dict[str, int]:
-    """Start scheduled deployments whose time came, and advance those with something due or lost.
+    """Start scheduled deployments whose time came, advance those with something due or lost, and move on the
+    promotions whose follow message was lost.
 
     Run by Celery beat every ``RDM_RECONCILE_SECONDS``; safe to run at any time, as often as wished.
     """
@@ -69,4 +72,4 @@ def deployments_reconcile(now: datetime | None = None) -> dict[str, int]:
     ids = sorted({*due, *lost})
     for deployment_id in ids:
         advance_after_commit(deployment_id)
-    return {"started": started, "advanced": len(ids)}
+    return {"started": started, "advanced": len(ids), "promoted": promotions.promotions_follow_lost(now)}

@@ -1,15 +1,20 @@
 """Continuous promotion run in this process (``drive``): dev → test → staging → production under a standard
 change, each stage starting by itself; and a promotion that stops at the stage whose gate fails."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connections
 
 from cmdb.choices import EnvironmentTier
-from deployments import promotions
+from deployments import promotions, reconciler
 from deployments.choices import DeploymentNotice, PromotionStageState, PromotionState
-from deployments.models import Promotion
+from deployments.models import Deployment, Promotion
 from rdm_site.exceptions import InvalidInput, NotAllowed
 from rdm_site.models import AuditEvent, Notification
 from releases.choices import ChangeState, ChangeType, GateCode, ReleaseState
+from tests.deployments.conftest import drive
 from tests.deployments.promotion_world import CONTINUOUS_GATES, drive_promotion, make_pipeline
 from tests.releases.factories import ChangeTemplateFactory
 
@@ -118,3 +123,65 @@ def test_a_request_names_every_problem_and_needs_the_right_to_deploy(db):
             actor=pipeline.world.people.viewer, package=pipeline.package, template=pipeline.template
         )
     assert not Promotion.objects.exists()
+
+
+def test_a_stage_whose_follow_message_was_lost_is_moved_on_by_the_reconciler_once(db):
+    # given the dev stage's deployment succeeded and its follow message never came (this test commits nothing)
+    pipeline = make_pipeline()
+    promotion = pipeline.request()
+    dev = promotion.stages.get(environment__name="dev")
+    ended = drive(dev.deployment).finished_at
+
+    # when the reconciler looks within the grace, nothing moves: the message may still be on its way
+    assert reconciler.deployments_reconcile(now=ended + promotions.FOLLOW_GRACE / 2)["promoted"] == 0
+    assert promotion.stages.get(environment__name="test").state == PromotionStageState.PENDING
+
+    # when it looks after the grace, then the test stage starts
+    after = ended + promotions.FOLLOW_GRACE
+    assert reconciler.deployments_reconcile(now=after)["promoted"] == 1
+    dev.refresh_from_db()
+    test = promotion.stages.get(environment__name="test")
+    assert (dev.state, test.state) == (PromotionStageState.SUCCEEDED, PromotionStageState.RUNNING)
+
+    # and a second look, or the original message arriving late, starts nothing more
+    assert reconciler.deployments_reconcile(now=after)["promoted"] == 0
+    assert promotions.promotion_deployment_ended(deployment_id=dev.deployment_id) is False
+    assert Deployment.objects.filter(environment__name="test").get() == test.deployment
+    assert AuditEvent.objects.filter(action="promotionstage.start", reason__contains="started").count() == 2
+
+    # and the promotion goes on from there as usual
+    assert drive_promotion(promotion).state == PromotionState.SUCCEEDED
+
+
+def test_the_reconciler_and_the_late_message_racing_move_the_stage_on_once(transactional_db):
+    # given the dev stage's deployment ended long enough ago for the reconciler to take its message as lost
+    pipeline = make_pipeline()
+    promotion = pipeline.request()
+    dev = promotion.stages.get(environment__name="dev")
+    ended = drive(dev.deployment).finished_at
+    barrier = threading.Barrier(2)
+
+    def reconcile():
+        barrier.wait()
+        return promotions.promotions_follow_lost(ended + promotions.FOLLOW_GRACE)
+
+    def late_message():
+        barrier.wait()
+        return int(promotions.promotion_deployment_ended(deployment_id=dev.deployment_id))
+
+    # when both drive the stage at the same moment, each in its own transaction
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(close_connection_after, call) for call in (reconcile, late_message)]
+        moved = sorted(future.result() for future in futures)
+
+    # then exactly one of them moved it, and the test stage has one deployment
+    assert moved == [0, 1]
+    assert Deployment.objects.filter(environment__name="test").count() == 1
+    assert promotion.stages.get(environment__name="test").state == PromotionStageState.RUNNING
+
+
+def close_connection_after(call):
+    try:
+        return call()
+    finally:
+        connections.close_all()

@@ -32,14 +32,14 @@ def test_a_finished_deployment_with_a_step_left_open_is_re_driven_and_the_step_s
 
     # when the reconciler looks
     with django_capture_on_commit_callbacks() as queued:
-        assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 1}
+        assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 1, "promoted": 0}
     assert len(queued) == 1
     engine.deployment_advance(deployment_id=deployment.pk)
 
     # then the step is skipped, and the next look finds nothing to do
     step.refresh_from_db()
     assert step.state == StepState.SKIPPED
-    assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 0}
+    assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 0, "promoted": 0}
 
 
 def test_finished_planned_and_operator_paused_deployments_are_left_alone(landscape, manager):
@@ -55,7 +55,7 @@ def test_finished_planned_and_operator_paused_deployments_are_left_alone(landsca
     Deployment.objects.filter(pk=paused.pk).update(due_at=timezone.now() - timedelta(seconds=1))
 
     # when the reconciler looks, then it advances none of them
-    assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 0}
+    assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 0, "promoted": 0}
 
 
 def test_a_running_deployment_whose_check_came_due_is_advanced(landscape, manager):
@@ -64,7 +64,7 @@ def test_a_running_deployment_whose_check_came_due_is_advanced(landscape, manage
     engine.deployment_advance(deployment_id=deployment.pk)
     Deployment.objects.filter(pk=deployment.pk).update(due_at=timezone.now() - timedelta(seconds=1))
 
-    assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 1}
+    assert reconciler.deployments_reconcile() == {"started": 0, "advanced": 1, "promoted": 0}
 
 
 def window_opening_at(opening, environment, zone: str = "Europe/Paris"):
