@@ -13,6 +13,12 @@ mesh) and the health gate again, now under traffic. The live set is never touche
 back (the cutover's ``rollback_url``), never redeploying either set: the parallel set stays as it is for a
 look, the old set stays until a later step or a person decommissions it.
 
+With ``"cutover_only": true`` the parallel set already runs the version (the CMDB says so, or the plan is
+refused): only the cutover wave runs. Rolling back a parallel deployment after its success
+(``deployments.redeploy``) plans that way: the sets swap roles (``switched_back_plan``) and traffic goes back
+to the standby set, by a cutover-only deployment when that set still runs the restored version, otherwise by
+deploying it there first; the set that ran the replaced version is never touched.
+
 The CMDB records which set serves as an attribute of each target CI: ``traffic`` is ``live`` or ``standby``.
 A success writes it (through ``cmdb.services.ci_update``, so the trail names the deployment); a plan whose
 parallel set the CMDB says is live is refused, since deploying there would touch what serves.
@@ -28,8 +34,10 @@ from deployments.models import Deployment, Target
 SET_BY_ATTRIBUTE = "attribute:"
 TRAFFIC = "traffic"  # the CI attribute naming whether the CI's set serves
 LIVE, STANDBY = "live", "standby"
-CUTOVER_WAVE_INDEX = 1  # the parallel set's own wave is 0
-PLAN_KEYS = {"set_by", "live", "parallel", "cutover"}
+PLAN_KEYS = {"set_by", "live", "parallel", "cutover", "cutover_only"}
+# A cutover's call and its rollback (the cut-back) trade places when the sets swap roles.
+CUT_BACK_SWAP = {"url": "rollback_url", "method": "rollback_method", "body": "rollback_body"}
+CUT_BACK_SWAP |= {cut_back: call for call, cut_back in CUT_BACK_SWAP.items()}
 
 
 def parallel_plan_problems(phase_plan: dict[str, Any]) -> list[str]:
@@ -52,6 +60,8 @@ def parallel_plan_problems(phase_plan: dict[str, Any]) -> list[str]:
         problems.append("cutover must give the url of the call that switches traffic (http_call parameters)")
     elif not cutover.get("rollback_url"):
         problems.append("cutover must give the rollback_url that cuts back: it is the rollback")
+    if not isinstance(phase_plan.get("cutover_only", False), bool):
+        problems.append("cutover_only must be true or false")
     return problems
 
 
@@ -80,9 +90,31 @@ def serving_problems(parallel_set: Sequence[Target], phase_plan: dict[str, Any])
     return []
 
 
+def cutover_only_problems(parallel_set: Sequence[Target], version: str) -> list[str]:
+    """Why the parallel set cannot take traffic without being deployed first: a CI of it runs another version."""
+    elsewhere = sorted(
+        f"{t.ci.name} runs {t.ci.version or 'no recorded version'}" for t in parallel_set if t.ci.version != version
+    )
+    if elsewhere:
+        return [f"cutover_only needs the parallel set to run {version} ({', '.join(elsewhere[:3])})"]
+    return []
+
+
 def rollback_scope(started):
-    """The started steps a rollback undoes: for a parallel deployment only the cutover (cutting back)."""
-    return started.filter(wave__index=CUTOVER_WAVE_INDEX)
+    """The started steps a rollback undoes: for a parallel deployment only the cutover (cutting back), the one
+    deploy step that no step template made."""
+    return started.filter(template__isnull=True)
+
+
+def switched_back_plan(phase_plan: dict[str, Any], targets: Sequence[Target], version: str) -> dict[str, Any]:
+    """The plan that takes traffic back from a parallel deployment's set to the other one, where ``version``
+    is to run: the sets swap roles, the cutover and its cut-back trade places, and when every CI of the set
+    taking traffic back runs ``version`` already, only the cutover runs."""
+    switched = {CUT_BACK_SWAP.get(key, key): value for key, value in phase_plan["cutover"].items()}
+    plan = {**phase_plan, "live": phase_plan["parallel"], "parallel": phase_plan["live"], "cutover": switched}
+    standby = set_members(targets, plan, "parallel")
+    plan["cutover_only"] = bool(standby) and not cutover_only_problems(standby, version)
+    return plan
 
 
 def live_set_record(deployment: Deployment, targets: Sequence[Target]) -> None:

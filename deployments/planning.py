@@ -78,20 +78,20 @@ def _percentage_waves(targets: Sequence[Target], canary: int, percentages: list[
     return waves
 
 
-def parallel_waves(targets: Sequence[Target], phase_plan: dict[str, Any]) -> list[WavePlan]:
-    """Blue/green: the parallel set is deployed and verified, then traffic is cut over to it and verified again.
-    The live set is in no wave."""
+def parallel_waves(targets: Sequence[Target], phase_plan: dict[str, Any], version: str) -> list[WavePlan]:
+    """Blue/green: the parallel set is deployed and verified, then traffic is cut over to it and verified again
+    (only the cutover when the plan says the parallel set runs ``version`` already). The live set is in no wave."""
     problems = phase_plan_problems(DeploymentModel.PARALLEL, phase_plan)
     members = [] if problems else parallel.set_members(targets, phase_plan, "parallel")
     problems = problems or parallel.serving_problems(members, phase_plan)
+    if not problems and phase_plan.get("cutover_only"):
+        problems = parallel.cutover_only_problems(members, version)
     if problems:
         raise InvalidInput("The phase plan is not valid: " + "; ".join(problems), problems)
     label = phase_plan["parallel"]
     ring = label if phase_plan.get("set_by", "ring") == "ring" else ""
-    return [
-        WavePlan(f"parallel set {label}", members, ring=ring),
-        WavePlan(f"cutover to {label}", members, ring=ring, cutover=phase_plan["cutover"]),
-    ]
+    deploy = [] if phase_plan.get("cutover_only") else [WavePlan(f"parallel set {label}", members, ring=ring)]
+    return [*deploy, WavePlan(f"cutover to {label}", members, ring=ring, cutover=phase_plan["cutover"])]
 
 
 # A wave's bake time is stored in a 32-bit column; a week is already far longer than any bake.
@@ -230,7 +230,7 @@ def waves_for(deployment: Deployment, targets: Sequence[Target]) -> list[WavePla
     if deployment.model == DeploymentModel.PHASED:
         return phased_waves(targets, deployment.phase_plan)
     if deployment.model == DeploymentModel.PARALLEL:
-        return parallel_waves(targets, deployment.phase_plan)
+        return parallel_waves(targets, deployment.phase_plan, deployment.version)
     problems = phase_plan_problems(deployment.model, deployment.phase_plan)
     if problems:
         raise InvalidInput("The phase plan is not valid: " + "; ".join(problems), problems)

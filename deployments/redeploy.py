@@ -11,6 +11,10 @@ runs now (DESIGN.md "State machines"; during Early Life Support, or any time aft
   irreversible units (the rule the engine applies to a failed rollout, ``governance.irreversible_units``).
 - The fast path (unless ``with_analysis``): the replaced deployment's waves without bake time or health-gate
   analysis, recorded on the new deployment (``fast_rollback``). Windows, freezes and the one-at-a-time lock still hold.
+- A parallel (blue/green) deployment is replaced by taking traffic back to its standby set
+  (``parallel.switched_back_plan``): a cutover-only deployment when the CMDB says that set still runs the restored
+  version, otherwise the version is deployed there first; the set that ran the replaced version is never touched.
+  Its success records which set serves (CI attribute ``traffic``) like any parallel deployment's.
 - It is planned and started at once, in one transaction: a refusal leaves nothing behind. When it succeeds,
   ``effects`` restores the CI versions, rolls the replaced release back, backs its change out and ends its
   Early Life Support.
@@ -21,8 +25,10 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from deployments import engine, governance
+from deployments import engine, governance, parallel
+from deployments.choices import DeploymentModel
 from deployments.models import Deployment
+from deployments.planning import targets_for
 from deployments.selectors import current_deployment, last_good_package, redeployable_packages
 from deployments.services import DEPLOYMENT_ACTIONS, RUN, RUN_CONTINUOUS, deployment_create, deployment_start
 from rdm_site.actions import action_ensure
@@ -85,12 +91,15 @@ def _redeploy(*, replaced: Deployment, package, actor, reason: str, change, with
         )
     problems += governance.redeploy_change_conditions(replaced, change)
     ensure_conditions(f"{replaced} cannot be rolled back to {package.version}", problems)
+    phase_plan = replaced.phase_plan
+    if replaced.model == DeploymentModel.PARALLEL:
+        phase_plan = parallel.switched_back_plan(phase_plan, targets_for(replaced), package.version)
     redeployment = deployment_create(
         actor=actor,
         process=replaced.process,
         environment=replaced.environment,
         model=replaced.model,
-        phase_plan=replaced.phase_plan,
+        phase_plan=phase_plan,
         rollback_threshold=replaced.rollback_threshold,
         continuous=replaced.continuous,
         replaces=replaced,

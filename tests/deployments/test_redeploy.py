@@ -7,11 +7,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cmdb.models import ConfigurationItem
 from cmdb.selectors import version_matrix
 from deployments import redeploy, selectors, services
 from deployments.choices import DeploymentState, ElsState, StepKind
 from deployments.els import previous_package_redeploy_link
-from deployments.models import Deployment, EarlyLifeSupport
+from deployments.models import Deployment, EarlyLifeSupport, Target
 from rdm_site.exceptions import InvalidInput, NotAllowed, UnmetConditions
 from rdm_site.models import AuditEvent
 from releases.choices import ChangeState, ChangeType, PackageState, ReleaseState
@@ -279,3 +280,99 @@ def test_from_what_runs_where_a_deployment_manager_redeploys_any_earlier_version
     # and a form without a reason is answered on the form, and nothing is started
     assert client.post(form_url, {"package": oldest.package_id}).status_code == 422
     assert deployment.replaced_by.count() == 1
+
+
+def blue_green_release(target_server, *, blue_runs: str) -> tuple[Governed, Deployment]:
+    """Shop in production as two sets: blue (shop-0, shop-1) served ``blue_runs`` until release b1 went to green
+    (shop-2, shop-3) in a parallel deployment that cut traffic over; b1 is in early life support."""
+    deploy = {"url": target_server.url("/effects/#{Target.Name}/#{Deployment.Version}")}
+    governed = Governed(steps=[{"name": "deploy", "executor": "http_call", "parameters": deploy}])
+    earlier_success(governed)
+    for target, ring in zip(governed.targets, ["blue", "blue", "green", "green"], strict=True):
+        Target.objects.filter(pk=target.pk).update(ring=ring)
+        traffic = "live" if ring == "blue" else "standby"
+        ConfigurationItem.objects.filter(pk=target.ci_id).update(
+            version=blue_runs if ring == "blue" else "1.0.0", attributes={"traffic": traffic}
+        )
+    cutover = {
+        "url": target_server.url("/effects/to-green"),
+        "body": {"to": "green"},
+        "rollback_url": target_server.url("/effects/to-blue"),
+        "rollback_body": {"to": "blue"},
+    }
+    deployment = released(
+        governed, model="parallel", phase_plan={"live": "blue", "parallel": "green", "cutover": cutover}
+    )
+    assert traffic_and_versions(governed) == [("standby", blue_runs)] * 2 + [("live", "b1")] * 2
+    return governed, deployment
+
+
+def traffic_and_versions(governed: Governed) -> list[tuple[str, str]]:
+    """(traffic, version) of shop-0 to shop-3 in the CMDB."""
+    cis = ConfigurationItem.objects.filter(pk__in=[t.ci_id for t in governed.targets]).order_by("name")
+    return [(ci.attributes.get("traffic", ""), ci.version) for ci in cis]
+
+
+@pytest.mark.usefixtures("local_outbound")
+def test_rolling_back_a_blue_green_release_cuts_traffic_back_to_the_set_that_still_runs_the_last_good_version(
+    target_server,
+):
+    # given blue still runs 1.9 on standby, and green serves b1
+    governed, deployment = blue_green_release(target_server, blue_runs="1.9")
+    before = target_server.effect_counts()
+
+    # when a Deployment Manager rolls b1 back
+    rollback = redeploy.deployment_roll_back_release(deployment=deployment, actor=governed.dm, reason="P1: checkout")
+
+    # then the rollback is one cutover back to blue: its call is the cut-back of b1's cutover, and the reverse
+    # call is its own cut-back
+    assert list(rollback.waves.values_list("name", flat=True)) == ["cutover to blue"]
+    assert rollback.phase_plan["cutover_only"] is True
+    cutover = rollback.steps.get()
+    assert (cutover.parameters["url"], cutover.parameters["body"]) == (
+        target_server.url("/effects/to-blue"),
+        {"to": "blue"},
+    )
+    assert cutover.parameters["rollback_url"] == target_server.url("/effects/to-green")
+    assert drive(rollback).state == DeploymentState.SUCCEEDED
+
+    # and traffic went back once, no CI of either set was deployed to, and the CMDB says blue serves 1.9 again
+    after = target_server.effect_counts()
+    assert {path: after[path] - before.get(path, 0) for path in after if after[path] != before.get(path)} == {
+        "/effects/to-blue": 1
+    }
+    assert target_server.requests_to("/effects/to-blue")[0].body == b'{"to": "blue"}'
+    assert traffic_and_versions(governed) == [("live", "1.9")] * 2 + [("standby", "b1")] * 2
+    assert governed.world.reload().state == ReleaseState.ROLLED_BACK
+
+
+@pytest.mark.usefixtures("local_outbound")
+def test_rolling_back_a_blue_green_release_deploys_the_standby_set_first_when_it_runs_another_version(target_server):
+    # given blue, on standby, was since given 1.8 (the CMDB says so), and green serves b1
+    governed, deployment = blue_green_release(target_server, blue_runs="1.8")
+    before = target_server.effect_counts()
+
+    # when b1 is rolled back to the last good package, 1.9
+    rollback = redeploy.deployment_roll_back_release(deployment=deployment, actor=governed.dm, reason="P1: checkout")
+    assert list(rollback.waves.values_list("name", flat=True)) == ["parallel set blue", "cutover to blue"]
+    assert drive(rollback).state == DeploymentState.SUCCEEDED
+
+    # then 1.9 went to blue only, then traffic was cut back to it; green still runs b1, on standby
+    after = target_server.effect_counts()
+    assert {path: after[path] - before.get(path, 0) for path in after if after[path] != before.get(path)} == {
+        "/effects/shop-0/1.9": 1,
+        "/effects/shop-1/1.9": 1,
+        "/effects/to-blue": 1,
+    }
+    assert traffic_and_versions(governed) == [("live", "1.9")] * 2 + [("standby", "b1")] * 2
+
+
+@pytest.mark.usefixtures("local_outbound")
+def test_a_cutover_only_plan_is_refused_when_the_parallel_set_runs_another_version(target_server):
+    governed, deployment = blue_green_release(target_server, blue_runs="1.8")
+    plan = {**deployment.phase_plan, "live": "green", "parallel": "blue", "cutover_only": True}
+
+    with pytest.raises(InvalidInput) as refused:
+        governed.plan(model="parallel", phase_plan=plan, package=earlier_success(governed, "1.7").package)
+
+    assert refused.value.errors == ["cutover_only needs the parallel set to run 1.7 (shop-0 runs 1.8, shop-1 runs 1.8)"]

@@ -1,5 +1,5 @@
-"""Rolling a release back and starting a scheduled deployment when its window opens, with real Celery workers (and
-beat) against a local HTTP target server."""
+"""Rolling a release back (a blue/green one too) and starting a scheduled deployment when its window opens, with
+real Celery workers (and beat) against a local HTTP target server."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from releases.choices import ChangeState, ReleaseState
 from tests.deployments.conftest import make_landscape
 from tests.deployments.governed import Governed
 from tests.deployments.test_reconciler import window_opening_at
-from tests.deployments.test_redeploy import earlier_success
+from tests.deployments.test_redeploy import blue_green_release, earlier_success, traffic_and_versions
 from tests.deployments.test_rollouts import LOCAL, state_of, wait_for
 from tests.factories import UserFactory
 from tests.harness.processes import start_beat, wait_until
@@ -66,6 +66,28 @@ def test_rolling_back_a_release_after_success_restores_the_previous_version_in_t
     governed.change.refresh_from_db()
     assert governed.change.state == ChangeState.BACKED_OUT
     assert release.early_life_support.state == "exited"
+
+
+def test_rolling_back_a_blue_green_release_on_the_worker_cuts_traffic_back_once(
+    worker_factory, target_server, local_outbound
+):
+    # given green serves b1 after a parallel deployment, and blue, on standby, still runs 1.9
+    governed, release = blue_green_release(target_server, blue_runs="1.9")
+    before = target_server.effect_counts()
+    worker = worker_factory(concurrency=2, **LOCAL)
+
+    # when b1 is rolled back on the worker
+    rollback = redeploy.deployment_roll_back_release(deployment=release, actor=governed.dm, reason="P1: checkout")
+    rollback = wait_for(rollback, *FINISHED, worker=worker)
+
+    # then the only call was the one cutting traffic back to blue, and the CMDB says blue serves 1.9 again
+    assert rollback.state == "succeeded", rollback.outcome
+    after = target_server.effect_counts()
+    assert {path: after[path] - before.get(path, 0) for path in after if after[path] != before.get(path)} == {
+        "/effects/to-blue": 1
+    }
+    assert traffic_and_versions(governed) == [("live", "1.9")] * 2 + [("standby", "b1")] * 2
+    assert governed.world.reload().state == ReleaseState.ROLLED_BACK
 
 
 def test_a_scheduled_deployment_starts_when_its_window_opens_and_logs_its_wait_once(
