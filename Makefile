@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora install services-start services-stop clean assets
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora bench-load install services-start services-stop clean assets
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora
+bench: bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora bench-load
 
 bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving
@@ -58,6 +58,10 @@ bench-pages: $(STAMP)
 
 bench-dora: $(STAMP)
 	$(BIN)/python -m bench.dora
+
+# Needs the scaled database (manage.py scale_generate); BENCH_DATABASE_URL names it.
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load
 
 services-start: $(STAMP)
 	$(BIN)/python -m rdm_site.embedded start
