@@ -1,15 +1,10 @@
 from django.contrib import admin
 
-from rdm_site.models import AuditEvent, Notification
+from rdm_site.models import AuditAnchor, AuditEvent, Notification
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class EvidenceAdmin(admin.ModelAdmin):
     """Evidence is read, never edited: nobody, superusers included, may add, change or delete."""
-
-    list_display = ["id", "occurred_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
-    list_filter = ["action", "object_type", "actor_kind", "occurred_at"]
-    search_fields = ["object_repr", "actor_label", "reason", "request_id"]
 
     def has_add_permission(self, request):
         return False
@@ -19,6 +14,20 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(EvidenceAdmin):
+    list_display = ["id", "occurred_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
+    list_filter = ["action", "object_type", "actor_kind", "occurred_at"]
+    search_fields = ["object_repr", "actor_label", "reason", "request_id"]
+
+
+@admin.register(AuditAnchor)
+class AuditAnchorAdmin(EvidenceAdmin):
+    list_display = ["id", "recorded_at", "event_id", "event_count", "head_hash"]
+    list_filter = ["recorded_at"]
+    search_fields = ["head_hash"]
 
 
 @admin.register(Notification)

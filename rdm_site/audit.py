@@ -1,4 +1,5 @@
-"""The audit trail: the one way to record an event, and the check that the chain is intact.
+"""The audit trail: the one way to record an event, the anchors that note its head, and the check that the
+chain is intact.
 
 Appends are serialised by a transaction-level advisory lock, so each event links to the one
 committed just before it and the chain never forks. The lock is held until the caller's
@@ -7,6 +8,7 @@ use READ COMMITTED (Django's default), so that the read after the lock sees the 
 """
 
 import json
+import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -16,8 +18,10 @@ from django.utils import timezone
 
 from rdm_site.choices import ActorKind
 from rdm_site.middleware import current_request_id
-from rdm_site.models import GENESIS_HASH, AuditEvent
+from rdm_site.models import GENESIS_HASH, AuditAnchor, AuditEvent
 from rdm_site.selectors import audit_events_in_id_order
+
+logger = logging.getLogger(__name__)
 
 # An arbitrary key that nothing else in RDM uses for pg_advisory locks.
 AUDIT_CHAIN_LOCK_KEY = 0x52444D5F41554454  # "RDM_AUDT"
@@ -96,14 +100,77 @@ def _as_stored_by_jsonb(changes: dict, cursor) -> dict:
 
 
 @dataclass(frozen=True)
+class ChainHead:
+    """The newest event of the chain (``event_id`` None while the chain is empty) and how many events it holds."""
+
+    event_id: int | None
+    hash: str
+    events: int
+
+
+def audit_chain_head() -> ChainHead:
+    """The head as the caller's transaction sees it (take the chain lock first for a head that cannot move)."""
+    newest = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+    if newest is None:
+        return ChainHead(None, GENESIS_HASH, 0)
+    return ChainHead(newest[0], newest[1], AuditEvent.objects.count())
+
+
+def audit_anchor_record() -> AuditAnchor | None:
+    """Note the chain's head in the anchor table, unless it has not moved since the last anchor.
+
+    Holding the chain lock, no event is appended while the head and the count are read, so they agree.
+    The anchor is logged too, for a copy kept outside the database. A new anchor is refused (and the
+    refusal logged as an error) while the last one no longer holds: anchoring the shortened chain would
+    hide the loss. Not audited itself: that would move the head each time.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
+        head = audit_chain_head()
+        last = AuditAnchor.objects.order_by("-id").first()
+        if head.event_id is None or (last is not None and last.event_id == head.event_id):
+            return None
+        problem = _anchor_problem(last) if last is not None else ""
+        if problem:
+            logger.error("audit anchor not recorded: %s", problem)
+            return None
+        anchor = AuditAnchor.objects.create(event_id=head.event_id, head_hash=head.hash, event_count=head.events)
+    logger.info(
+        "audit anchor #%s: event #%s, head %s, %s event(s)", anchor.pk, anchor.event_id, anchor.head_hash, head.events
+    )
+    return anchor
+
+
+def _anchor_problem(anchor: AuditAnchor) -> str:
+    """Why the chain no longer agrees with ``anchor`` (its event gone, altered, or events before it removed)."""
+    name = f"anchor #{anchor.pk} at {anchor.recorded_at.isoformat(timespec='seconds')}"
+    anchored_hash = AuditEvent.objects.filter(id=anchor.event_id).values_list("hash", flat=True).first()
+    if anchored_hash is None:
+        return f"the newest events were removed: {name} names event #{anchor.event_id}, which is gone"
+    if anchored_hash != anchor.head_hash:
+        return f"event #{anchor.event_id} is not the one {name} names: its hash differs"
+    count = AuditEvent.objects.filter(id__lte=anchor.event_id).count()
+    if count != anchor.event_count:
+        return (
+            f"events were removed: {name} counted {anchor.event_count} event(s) up to #{anchor.event_id}, "
+            f"the chain now holds {count}"
+        )
+    return ""
+
+
+@dataclass(frozen=True)
 class ChainReport:
     """The outcome of walking the chain.
 
     ``events`` counts the intact events walked; ``problem`` names the first break, or is empty;
-    ``head_hash`` is the hash of the last intact event. Removing the newest events leaves a
-    shorter chain that is still intact: no chain can show that. Keep ``head_hash`` from each run
-    somewhere else and compare, to detect it. ``id_gaps`` lists skipped ids (at most ``MAX_ID_GAP_HINTS``):
-    a hint, not proof, since a rolled-back transaction also consumes ids.
+    ``head_hash`` is the hash of the last intact event. A chain alone cannot show that its newest
+    events were removed: what is left is still intact. ``anchor`` is the last recorded anchor, checked
+    once the walk is done: its event must still be there with the hash and the count it noted, so
+    removing events up to it is a problem too. Events newer than the last anchor (recorded every
+    ``RDM_AUDIT_ANCHOR_SECONDS``) are vouched for by none yet; anchors removed along with the events show
+    only against the copies logged outside the database. ``id_gaps`` lists
+    skipped ids (at most ``MAX_ID_GAP_HINTS``): a hint, not proof, since a rolled-back transaction also
+    consumes ids.
     """
 
     events: int
@@ -111,6 +178,7 @@ class ChainReport:
     problem_event_id: int | None = None
     head_hash: str = GENESIS_HASH
     id_gaps: tuple[tuple[int, int], ...] = ()
+    anchor: AuditAnchor | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,18 +186,22 @@ class ChainReport:
 
 
 def audit_chain_verify() -> ChainReport:
-    """Walk every event in id order and report the first altered or missing one.
+    """Walk every event in id order and report the first altered or missing one, then check the last anchor.
 
-    A row rewritten together with a recomputed hash of its own shows as event(s) missing after it.
+    A row rewritten together with a recomputed hash of its own shows as event(s) missing after it; the
+    newest events removed show against the anchor.
     """
+    anchor = AuditAnchor.objects.order_by("-id").first()
     previous_id, previous_hash, count, gaps = None, GENESIS_HASH, 0, []
     for event in audit_events_in_id_order():
         if previous_id is not None and event.id != previous_id + 1 and len(gaps) < MAX_ID_GAP_HINTS:
             gaps.append((previous_id, event.id))
         if event.compute_hash() != event.hash:
-            return ChainReport(count, f"event #{event.id} was altered", event.id, previous_hash, tuple(gaps))
+            return ChainReport(count, f"event #{event.id} was altered", event.id, previous_hash, tuple(gaps), anchor)
         if event.previous_hash != previous_hash:
             where = f"between #{previous_id} and #{event.id}" if previous_id is not None else f"before #{event.id}"
-            return ChainReport(count, f"event(s) missing {where}", event.id, previous_hash, tuple(gaps))
+            return ChainReport(count, f"event(s) missing {where}", event.id, previous_hash, tuple(gaps), anchor)
         previous_id, previous_hash, count = event.id, event.hash, count + 1
-    return ChainReport(count, head_hash=previous_hash, id_gaps=tuple(gaps))
+    problem = _anchor_problem(anchor) if anchor is not None else ""
+    problem_event_id = anchor.event_id if problem else None
+    return ChainReport(count, problem, problem_event_id, previous_hash, tuple(gaps), anchor)

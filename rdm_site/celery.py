@@ -74,6 +74,11 @@ def _beat_schedule(sender, **kwargs):
             "options": {"expires": settings.RDM_OUTBOX_DISPATCH_SECONDS},
         },
         "idempotency-records-purge": {"task": "rdm_site.tasks.idempotency_records_purge_task", "schedule": 3600.0},
+        "audit-anchor-record": {
+            "task": "rdm_site.tasks.audit_anchor_record_task",
+            "schedule": settings.RDM_AUDIT_ANCHOR_SECONDS,
+            "options": {"expires": settings.RDM_AUDIT_ANCHOR_SECONDS},
+        },
         # hourly, so a beat that was down catches up; each overdue review is reminded at most once a day
         "reviews-remind-overdue": {"task": "releases.tasks.reviews_remind_overdue_task", "schedule": 3600.0},
         "els-exits-offer": {

@@ -88,6 +88,30 @@ class AuditEvent(models.Model):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class AuditAnchor(models.Model):
+    """The audit chain's head as it was at a moment: which event was newest, its hash and how many came up to it.
+
+    A chain cannot show that its newest events were removed; the last anchor can. ``audit_chain_verify``
+    checks that the anchored event is still there with that hash and that count, so removing events up to
+    the anchor is caught, and each anchor is also logged for a copy outside the database. The event is named
+    by id, not by foreign key, like the records audit events name. The database refuses UPDATE, DELETE and
+    TRUNCATE (migration 0006). Written by ``rdm_site.audit.audit_anchor_record`` only.
+    """
+
+    event_id = models.PositiveBigIntegerField("event id")
+    head_hash = models.CharField("head hash", max_length=64)
+    event_count = models.PositiveBigIntegerField("event count")
+    recorded_at = models.DateTimeField("recorded at", default=timezone.now)
+
+    class Meta:
+        verbose_name = "audit anchor"
+        verbose_name_plural = "audit anchors"
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"anchor #{self.pk} at event #{self.event_id}"
+
+
 class Notification(models.Model):
     """A message to one user, in RDM and by e-mail.
 

@@ -128,6 +128,12 @@ if RDM_INCIDENT_CORRELATION_HOURS <= 0 or RDM_ELS_CHECK_SECONDS <= 0:
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- application ------------------------------------------------------------------------------
+# --- audit trail (rdm_site/audit.py) ------------------------------------------------------------
+# Seconds between two anchors of the audit chain's head (Celery beat; recorded only when the head moved).
+RDM_AUDIT_ANCHOR_SECONDS = env.float("RDM_AUDIT_ANCHOR_SECONDS", default=300.0)
+if RDM_AUDIT_ANCHOR_SECONDS <= 0:
+    raise ImproperlyConfigured("RDM_AUDIT_ANCHOR_SECONDS must be positive")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -40,6 +40,15 @@ def webhook_deliveries_due_task() -> int:
     return webhook_deliveries_due()
 
 
+@shared_task(acks_late=True, max_retries=0)
+def audit_anchor_record_task() -> int | None:
+    """Note the audit chain's head when it moved; returns the new anchor's id, if one was recorded."""
+    from rdm_site.audit import audit_anchor_record
+
+    anchor = audit_anchor_record()
+    return anchor.pk if anchor else None
+
+
 @shared_task(acks_late=True)
 def idempotency_records_purge_task() -> int:
     from rdm_site.api.idempotency import idempotency_records_purge
