@@ -125,15 +125,15 @@ RDM_ELS_CHECK_SECONDS = env.float("RDM_ELS_CHECK_SECONDS", default=300.0)
 if RDM_INCIDENT_CORRELATION_HOURS <= 0 or RDM_ELS_CHECK_SECONDS <= 0:
     raise ImproperlyConfigured("RDM_INCIDENT_CORRELATION_HOURS and RDM_ELS_CHECK_SECONDS must be positive")
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-
-# --- application ------------------------------------------------------------------------------
 # --- audit trail (rdm_site/audit.py) ------------------------------------------------------------
 # Seconds between two anchors of the audit chain's head (Celery beat; recorded only when the head moved).
 RDM_AUDIT_ANCHOR_SECONDS = env.float("RDM_AUDIT_ANCHOR_SECONDS", default=300.0)
 if RDM_AUDIT_ANCHOR_SECONDS <= 0:
     raise ImproperlyConfigured("RDM_AUDIT_ANCHOR_SECONDS must be positive")
 
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+# --- application ------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
