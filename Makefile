@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora bench-load install services-start services-stop clean assets
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora bench-load install services-start services-stop clean assets backup restore
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,15 @@ services-start: $(STAMP)
 
 services-stop: $(STAMP)
 	$(BIN)/python -m rdm_site.embedded stop
+
+# A compressed dump of the database (embedded or DATABASE_URL's) in backups/, or FILE=; docs/operations.md.
+backup: $(STAMP)
+	$(BIN)/python manage.py backup $(if $(FILE),--file "$(FILE)")
+
+# Restore FILE= into an empty database (FORCE=1 replaces what it holds), then verify the audit chain.
+restore: $(STAMP)
+	$(if $(FILE),,$(error name the backup: make restore FILE=backups/rdm-<time>.dump))
+	$(BIN)/python manage.py restore "$(FILE)" $(if $(filter 1 yes true,$(FORCE)),--force)
 
 # Refresh the vendored front-end (static/vendor/, tests/browser/vendor/) from the pinned npm packages;
 # needs Node 20 and npm. The copied files are committed, so nothing else needs Node.

