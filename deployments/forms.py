@@ -9,7 +9,9 @@ from cmdb.choices import CI_TERMINAL_STATES, EnvironmentTier
 from cmdb.models import ConfigurationItem, Environment
 from deployments.choices import DeploymentModel, IncidentSeverity
 from deployments.correlation import correlation_candidates, correlation_window
+from deployments.executors.http_call import METHODS
 from deployments.models import Deployment, DeploymentProcess, Incident
+from deployments.parallel import SET_BY_ATTRIBUTE
 from rdm_site.domain import REASON_MAX_LENGTH, TEXT_MAX_LENGTH
 from releases.choices import CHANGE_AUTHORISED_STATES, ChangeType
 from releases.models import ChangeRecord, ReleasePackage
@@ -26,8 +28,10 @@ def _numbers(text: str) -> list[float]:
 
 
 class DeploymentStartForm(forms.Form):
-    """Step 1 of a start: the process, the environment and the model; the plan is stored on submit and shown
-    (step 2) before anything runs. ``release`` narrows the choices to its services and its change records."""
+    """Step 1 of a start: the process, the environment and the model with its plan (the fields of the model
+    chosen are shown); the plan is stored on submit and shown (step 2) before anything runs. ``release``
+    narrows the choices to its services and its change records. The plan builder (``deployment_create``)
+    judges the plan; ``add_plan_problems`` shows each problem on its field."""
 
     process = forms.ModelChoiceField(
         DeploymentProcess.objects.none(),
@@ -39,19 +43,56 @@ class DeploymentStartForm(forms.Form):
         choices=DeploymentModel.choices, initial=DeploymentModel.PHASED, widget=forms.RadioSelect, label="Model"
     )
     canary = forms.IntegerField(
-        required=False, min_value=0, label="Canary targets", help_text="Phased: targets in a first, canary wave."
+        required=False, min_value=0, label="Canary targets", help_text="Targets in a first, canary wave."
     )
     percentages = forms.CharField(
         required=False,
         max_length=200,
         label="Waves by percentage",
-        help_text="Phased: cumulative percentages of the targets, for example 50, 100.",
+        help_text="Cumulative percentages of the targets, for example 50, 100.",
     )
     rings = forms.CharField(
         required=False,
         max_length=500,
         label="Waves by ring",
-        help_text="Phased, instead of percentages: ring labels in order, for example canary, eu, us.",
+        help_text="Instead of percentages: ring labels in order, for example canary, eu, us.",
+    )
+    set_by = forms.ChoiceField(
+        required=False,
+        choices=[("ring", "Ring"), ("group", "Group"), (SET_BY_ATTRIBUTE, "CI attribute")],
+        initial="ring",
+        label="Sets named by",
+        help_text="What names the two sets of targets: the targets' ring, their group, or a CI attribute.",
+    )
+    set_attribute = forms.CharField(
+        required=False,
+        max_length=100,
+        label="CI attribute",
+        help_text="When the sets are named by a CI attribute: its name, for example colour.",
+    )
+    live_set = forms.CharField(
+        required=False, max_length=100, label="Live set", help_text="The set serving now; it is not touched."
+    )
+    parallel_set = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Parallel set",
+        help_text="The set that gets the new version, then the traffic.",
+    )
+    cutover_url = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Cutover call URL",
+        help_text="The call that switches traffic to the parallel set (load balancer, DNS, service mesh).",
+    )
+    cutover_method = forms.ChoiceField(
+        required=False, choices=[(method, method) for method in METHODS], initial="POST", label="Cutover call method"
+    )
+    cutover_rollback_url = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Cut-back call URL",
+        help_text="The call that switches traffic back to the live set: the rollback.",
     )
     bake_seconds = forms.IntegerField(
         required=False,
@@ -86,11 +127,61 @@ class DeploymentStartForm(forms.Form):
         self.fields["process"].label_from_instance = _process_label
         self.fields["change"].queryset = changes
 
+    # Fields shown only for one model (the rest are every model's), in the order the page shows them.
+    MODEL_FIELDS = {
+        DeploymentModel.PHASED: ("canary", "percentages", "rings"),
+        DeploymentModel.PARALLEL: (
+            "set_by",
+            "set_attribute",
+            "live_set",
+            "parallel_set",
+            "cutover_url",
+            "cutover_method",
+            "cutover_rollback_url",
+        ),
+    }
+    # Which field a problem of the plan builder is about, by how the problem begins (the first match counts).
+    PLAN_PROBLEM_FIELDS = (
+        ("cutover: rollback_url", "cutover_rollback_url"),
+        ("cutover: url", "cutover_url"),
+        ("cutover: method", "cutover_method"),
+        ("cutover must give the rollback_url", "cutover_rollback_url"),
+        ("cutover must give the url", "cutover_url"),
+        ("set_by", "set_by"),
+        ("live ", "live_set"),
+        ("parallel ", "parallel_set"),
+        ("the live and the parallel sets", "parallel_set"),
+        ("the parallel set", "parallel_set"),
+        ("bake_seconds", "bake_seconds"),
+        ("canary", "canary"),
+        ("percentages", "percentages"),
+        ("rings", "rings"),
+    )
+
+    def clean(self):
+        data = super().clean()
+        attribute_named = data.get("set_by") != SET_BY_ATTRIBUTE or data.get("set_attribute")
+        if data.get("model") == DeploymentModel.PARALLEL and not attribute_named:
+            self.add_error("set_attribute", "Name the CI attribute whose values name the sets.")
+        return data
+
     def clean_percentages(self):
         return _numbers(self.cleaned_data["percentages"])
 
     def clean_rings(self):
         return [ring.strip() for ring in self.cleaned_data["rings"].split(",") if ring.strip()]
+
+    def field_groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """The visible fields as (model, legend, fields): every model's ("" for the model), each model's own plan
+        (the page shows the chosen model's alone), then every model's again."""
+        own = {name for names in self.MODEL_FIELDS.values() for name in names}
+        common = [field for field in self.visible_fields() if field.name not in own]
+        after_model = next(index for index, field in enumerate(common) if field.name == "model") + 1
+        plans = [
+            (model, f"{DeploymentModel(model).label}: the plan", [self[name] for name in names])
+            for model, names in self.MODEL_FIELDS.items()
+        ]
+        return [("", "", common[:after_model]), *plans, ("", "", common[after_model:])]
 
     def phase_plan(self) -> dict:
         """The plan as the service takes it; the service names whatever is wrong with it."""
@@ -103,9 +194,25 @@ class DeploymentStartForm(forms.Form):
                 plan["percentages"] = data["percentages"]
             if data["canary"]:
                 plan["canary"] = data["canary"]
+        if data["model"] == DeploymentModel.PARALLEL:
+            set_by = data["set_by"] or "ring"
+            cutover = {"url": data["cutover_url"], "method": data["cutover_method"] or "POST"}
+            cutover["rollback_url"] = data["cutover_rollback_url"]
+            plan.update(
+                set_by=set_by + data["set_attribute"] if set_by == SET_BY_ATTRIBUTE else set_by,
+                live=data["live_set"],
+                parallel=data["parallel_set"],
+                cutover={key: value for key, value in cutover.items() if value},
+            )
         if data["bake_seconds"] is not None:
             plan["bake_seconds"] = data["bake_seconds"]
         return plan
+
+    def add_plan_problems(self, problems: list) -> None:
+        """Show each problem the plan builder found on the field it is about, the others above the form."""
+        for problem in map(str, problems):
+            field = next((name for start, name in self.PLAN_PROBLEM_FIELDS if problem.startswith(start)), None)
+            self.add_error(field, problem[:1].upper() + problem[1:] + ".")
 
 
 def _process_label(process: DeploymentProcess) -> str:

@@ -146,6 +146,18 @@ def phase_plan_problems(model: str, phase_plan: Any) -> list[str]:
     return problems
 
 
+def phase_plan_text(phase_plan: dict[str, Any]) -> str:
+    """The plan as a line to read: ``canary: 1; percentages: 50, 100`` or ``cutover: url https://..., method PUT``."""
+    parts = []
+    for key, value in phase_plan.items():
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        elif isinstance(value, dict):
+            value = ", ".join(f"{name} {setting}" for name, setting in value.items())
+        parts.append(f"{key}: {value}")
+    return "; ".join(parts)
+
+
 # --- variables ---------------------------------------------------------------------------------------
 
 

@@ -21,8 +21,9 @@ from deployments.choices import STEP_OPEN_STATES, DeploymentState
 from deployments.filtersets import DeploymentFilterSet
 from deployments.forms import DATETIME_WIDGET, DeploymentStartForm
 from deployments.models import Deployment, Step
+from deployments.planning import phase_plan_text
 from deployments.tables import DeploymentTable, progress_context
-from rdm_site.exceptions import DomainError, NotAllowed
+from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed
 from rdm_site.web import (
     ObjectDetailView,
     ObjectListView,
@@ -115,6 +116,9 @@ class DeploymentCreateView(RdmPermissionRequiredMixin, FormView):
             )
         except NotAllowed:
             raise
+        except InvalidInput as error:
+            form.add_plan_problems(error.errors)
+            return self.render_to_response(self.get_context_data(form=form), status=422)
         except DomainError as error:
             refusal_message(self.request, error)
             return self.render_to_response(self.get_context_data(form=form), status=422)
@@ -155,6 +159,7 @@ class DeploymentDetailView(ObjectDetailView):
             may_discard="delete" in services.deployment_available_actions(deployment, user),
             started=next((event for event in context["timeline"] if event.action == "deployment.start"), None),
             elapsed=_elapsed(deployment, now),
+            plan_text=phase_plan_text(deployment.phase_plan),
             now=now,
         )
         if starting:

@@ -8,12 +8,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cmdb.choices import EnvironmentTier
+from cmdb.models import ConfigurationItem
 from deployments import guards, services
 from deployments.choices import DeploymentState
 from deployments.models import Deployment, StepLog
 from rdm_site.roles import Role
 from tests.deployments.conftest import drive, make_landscape
 from tests.deployments.governed import Governed
+from tests.deployments.test_parallel import blue_green
 from tests.factories import UserFactory
 
 INTERVENTION = {
@@ -150,7 +152,7 @@ def test_a_plan_the_service_refuses_is_shown_again_with_the_reason(client, manag
         {"process": land.process.pk, "environment": land.environment.pk, "model": "phased"},
     )
     assert response.status_code == 422
-    assert "a phased deployment needs rings, or percentages" in response.content.decode()
+    assert "A phased deployment needs rings, or percentages" in response.content.decode()
     assert not Deployment.objects.exists()
 
 
@@ -196,3 +198,65 @@ def test_a_list_makes_as_many_queries_for_ten_times_the_rows(client, manager, ur
         return len(queries)
 
     assert queries_with(2) == queries_with(20)
+
+
+@pytest.mark.usefixtures("local_outbound")
+def test_a_blue_green_plan_is_taken_from_the_form_and_each_problem_shown_on_its_field(client, manager, target_server):
+    land = blue_green(target_server)
+    client.force_login(manager)
+    create = reverse("deployments:deployment_create")
+    chosen = {"process": land.process.pk, "environment": land.environment.pk, "model": "parallel", "set_by": "ring"}
+    cutover = {"cutover_url": target_server.url("/effects/cutover"), "cutover_method": "PUT"}
+
+    # the plan builder's problems, each on its field: the same set twice, no cut-back
+    response = client.post(create, {**chosen, **cutover, "live_set": "blue", "parallel_set": "blue"})
+    assert response.status_code == 422
+    assert response.context["form"].errors == {
+        "parallel_set": ["The live and the parallel sets must differ."],
+        "cutover_rollback_url": ["Cutover must give the rollback_url that cuts back: it is the rollback."],
+    }
+    assert 'aria-describedby="id_parallel_set_errors"' in response.content.decode()
+
+    # a cutover call that is not HTTP, and a parallel set the CMDB says is serving
+    chosen |= {
+        "live_set": "blue",
+        "parallel_set": "green",
+        "cutover_rollback_url": target_server.url("/effects/cutback"),
+    }
+    response = client.post(create, {**chosen, "cutover_url": "ftp://lb.example/switch"})
+    assert response.context["form"].errors == {"cutover_url": ["Cutover: url: must be an http or https URL."]}
+    ConfigurationItem.objects.filter(pk=land.targets[2].ci_id).update(attributes={"traffic": "live"})
+    response = client.post(create, {**chosen, **cutover})
+    assert list(response.context["form"].errors) == ["parallel_set"]
+    assert "is live in the CMDB" in response.context["form"].errors["parallel_set"][0]
+    assert not Deployment.objects.exists()
+
+    # a right plan is stored as the API takes it, and its page shows the parallel set's wave and the cutover
+    ConfigurationItem.objects.filter(pk=land.targets[2].ci_id).update(attributes={})
+    response = client.post(create, {**chosen, **cutover, "bake_seconds": "5"})
+    deployment = Deployment.objects.get()
+    assert response.status_code == 302
+    assert deployment.phase_plan == {
+        "set_by": "ring",
+        "live": "blue",
+        "parallel": "green",
+        "cutover": {
+            "url": target_server.url("/effects/cutover"),
+            "method": "PUT",
+            "rollback_url": chosen["cutover_rollback_url"],
+        },
+        "bake_seconds": 5,
+    }
+    page = client.get(detail(deployment)).content.decode()
+    assert "Wave 1: parallel set green" in page
+    assert "Wave 2: cutover to green" in page
+
+
+def test_sets_named_by_a_ci_attribute_need_its_name(client, manager):
+    land = make_landscape()
+    client.force_login(manager)
+    response = client.post(
+        reverse("deployments:deployment_create"),
+        {"process": land.process.pk, "environment": land.environment.pk, "model": "parallel", "set_by": "attribute:"},
+    )
+    assert response.context["form"].errors == {"set_attribute": ["Name the CI attribute whose values name the sets."]}
