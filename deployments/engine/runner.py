@@ -291,7 +291,11 @@ def _take(
     Locks are taken in one order: the deployment row, the audit chain (a transition), then ``CLAIM_LOCK``.
     """
     candidates = _candidates(tick, step_ids)
-    lost = {step.pk for step in candidates if step.state == StepState.RUNNING and step.lease_owner not in ("", QUEUED)}
+    lost = {
+        step_id
+        for step_id, state, lease_owner in candidates
+        if state == StepState.RUNNING and lease_owner not in ("", QUEUED)
+    }
     if lost and count_lost_workers(tick, list(lost)):
         advance(tick)  # some failed for good: the rollout may have moved on
         candidates, lost = _candidates(tick, step_ids), set()
@@ -299,7 +303,15 @@ def _take(
         return [], []
     claim_lock()
     free = min(room, free_slots(tick.deployment.pk, tick.now, finished=finished))
-    steps, left = candidates[:free], [step.pk for step in candidates[free:]]
+    left = [step_id for step_id, _, _ in candidates[free:]]
+    if not free:
+        return [], left
+    # only the steps claimed are loaded whole (a wave that just started may offer hundreds)
+    steps = list(
+        Step.objects.filter(pk__in=[step_id for step_id, _, _ in candidates[:free]])
+        .select_related("target__ci")
+        .order_by("position", "id")
+    )
     expires = tick.now + timedelta(seconds=lease_seconds())
     for step in steps:
         if step.pk in lost:
@@ -312,16 +324,17 @@ def _take(
     return steps, left
 
 
-def _candidates(tick: Tick, step_ids: list[int]) -> list[Step]:
-    """The given steps of the locked deployment that may be claimed in its state, in the order they run."""
+def _candidates(tick: Tick, step_ids: list[int]) -> list[tuple[int, str, str]]:
+    """The given steps of the locked deployment that may be claimed in its state, in the order they run: their
+    ids, states and lease owners."""
     kinds = kinds_runnable(tick.deployment)
     if kinds is None or not step_ids:
         return []
     return list(
         Step.objects.filter(pk__in=step_ids, deployment=tick.deployment)
         .filter(claimable(tick.now) & kinds)
-        .select_related("target__ci")
         .order_by("position", "id")
+        .values_list("id", "state", "lease_owner")
     )
 
 
