@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.text import slugify
 
 from cmdb import permissions as perms
@@ -26,7 +28,7 @@ from cmdb.selectors import ci_live_dependents
 from rdm_site.actions import action_ensure
 from rdm_site.changes import apply_changes
 from rdm_site.domain import apply_transition, bounded_text, ensure_allowed, ensure_conditions, locked, save, validated
-from rdm_site.transitions import transition_record
+from rdm_site.transitions import transition_record, transitions_record
 
 ENVIRONMENT_FIELDS = ("name", "slug", "tier", "promotion_order", "description")
 SERVICE_FIELDS = ("name", "slug", "description", "owner", "criticality", "stakeholders")
@@ -183,6 +185,34 @@ def ci_update(
         _save_changes(ci, changes)
         transition_record(actor=actor, target=ci, action="ci.update", reason=reason, changes=changes)
     return ci
+
+
+@transaction.atomic
+def ci_versions_set(*, versions: dict[ConfigurationItem, str], reason: str) -> int:
+    """RDM's own record of the versions CIs now run (a deployment's end): what ``ci_update`` does for each CI
+    whose version differs, by RDM itself, in a few statements however many CIs there are. Returns how many
+    changed.
+    """
+    reason = bounded_text(reason, "the reason")
+    field = ConfigurationItem._meta.get_field("version")
+    for version in set(versions.values()):
+        try:
+            field.clean(version, None)
+        except ValidationError as error:
+            raise InvalidInput(f"The version {version!r} is not valid: {' '.join(error.messages)}") from None
+    wanted = {ci.pk: version for ci, version in versions.items()}
+    locked_cis = ConfigurationItem.objects.select_for_update(of=("self",)).filter(pk__in=wanted).order_by("pk")
+    changed, records, now = [], [], timezone.now()
+    for ci in locked_cis:
+        if ci.version == wanted[ci.pk]:
+            continue
+        changes = {"version": [ci.version, wanted[ci.pk]]}
+        ci.version, ci.updated = wanted[ci.pk], now
+        changed.append(ci)
+        records.append({"actor": None, "target": ci, "action": "ci.update", "reason": reason, "changes": changes})
+    ConfigurationItem.objects.bulk_update(changed, ["version", "updated"])
+    transitions_record(records)
+    return len(changed)
 
 
 def _live_dependents_named(ci: ConfigurationItem) -> str:

@@ -264,11 +264,9 @@ def deployed_versions(deployment: Deployment) -> dict:
 
 
 def ci_versions_record(deployment: Deployment) -> None:
-    from cmdb.services import ci_update
+    from cmdb.services import ci_versions_set
 
-    for ci, version in deployed_versions(deployment).items():
-        if ci.version != version:
-            ci_update(ci=ci, actor=None, data={"version": version}, reason=f"deployed by deployment #{deployment.pk}")
+    ci_versions_set(versions=deployed_versions(deployment), reason=f"deployed by deployment #{deployment.pk}")
 
 
 def baseline_after(deployment: Deployment) -> None:

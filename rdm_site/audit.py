@@ -50,12 +50,41 @@ def audit_record(
     itself. ``target`` names the object; pass ``object_type``/``object_id`` instead only for something
     that is not a saved model instance. ``object_repr`` defaults to ``str(target)``, truncated to fit.
     """
+    event = audit_event_prepare(
+        actor=actor,
+        action=action,
+        target=target,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        changes=changes,
+    )
+    return audit_append([event])[0]
+
+
+def audit_event_prepare(
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    target: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    from_state: str = "",
+    to_state: str = "",
+    reason: str = "",
+    changes: dict | None = None,
+) -> AuditEvent:
+    """An event as ``audit_record`` takes it, not yet chained nor saved: give a list of them to ``audit_append``."""
     if target is not None:
         if object_type or object_id:
             raise ValueError("pass either target or object_type/object_id, not both")
         object_type, object_id = AuditEvent.reference_to(target)
         object_repr = object_repr or str(target)
-    event = AuditEvent(
+    return AuditEvent(
         **_actor_fields(actor),
         action=action,
         object_type=object_type,
@@ -64,16 +93,28 @@ def audit_record(
         from_state=from_state,
         to_state=to_state,
         reason=reason[:AUDIT_REASON_MAX_LENGTH],
+        changes=changes or {},
         request_id=current_request_id.get(),
     )
+
+
+def audit_append(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Chain and save prepared events in their order, under one take of the chain's lock and in one insert,
+    inside the caller's transaction: many events (a deployment's CIs) cost about what one does."""
+    if not events:
+        return []
     with transaction.atomic(), connection.cursor() as cursor:
-        event.changes = _as_stored_by_jsonb(changes or {}, cursor)
+        stored = _as_stored_by_jsonb([event.changes for event in events], cursor)
+        for event, changes in zip(events, stored, strict=True):
+            event.changes = changes
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
-        event.occurred_at = timezone.now()  # after the lock, so that times rise with ids
-        event.previous_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
-        event.hash = event.compute_hash()
-        event.save(force_insert=True)
-    return event
+        occurred_at = timezone.now()  # after the lock, so that times rise with ids
+        previous_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+        for event in events:
+            event.occurred_at, event.previous_hash = occurred_at, previous_hash
+            event.hash = previous_hash = event.compute_hash()
+        AuditEvent.objects.bulk_create(events)  # one INSERT: ids are given in the list's order
+    return events
 
 
 def _actor_fields(actor: AbstractBaseUser | None) -> dict:
@@ -89,14 +130,17 @@ def _actor_fields(actor: AbstractBaseUser | None) -> dict:
     return {"actor_id": actor.pk, "actor_label": actor.get_username(), "actor_kind": ActorKind.USER.value}
 
 
-def _as_stored_by_jsonb(changes: dict, cursor) -> dict:
-    """``changes`` exactly as jsonb will give it back (numbers normalised, duplicate keys dropped).
+def _as_stored_by_jsonb(changes: list[dict], cursor) -> list[dict]:
+    """Each ``changes`` exactly as jsonb will give it back (numbers normalised, duplicate keys dropped).
 
     The hash is computed before the row is written and recomputed from the row when verifying;
     both must see the same value, or an honest row would look altered.
     """
-    cursor.execute("SELECT %s::jsonb::text", [json.dumps(changes, cls=DjangoJSONEncoder)])
-    return json.loads(cursor.fetchone()[0])
+    texts = [json.dumps(item, cls=DjangoJSONEncoder) for item in changes]
+    cursor.execute(
+        "SELECT value::jsonb::text FROM unnest(%s::text[]) WITH ORDINALITY AS t(value, n) ORDER BY n", [texts]
+    )
+    return [json.loads(row[0]) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,40 @@ def test_an_edit_records_only_the_fields_that_changed(deployment_manager, oscars
     }
 
 
+def test_a_deployments_versions_are_set_together_each_change_audited_like_an_edit(oscars_ci, sophies_ci, audit_calls):
+    # given two CIs at 1.0 and a third already at 2.0
+    services.ci_update(ci=oscars_ci, actor=None, data={"version": "1.0"})
+    services.ci_update(ci=sophies_ci, actor=None, data={"version": "1.0"})
+    current = ConfigurationItemFactory(version="2.0")
+    audit_calls.clear()
+    # when a deployment's end records that all three run 2.0
+    changed = services.ci_versions_set(
+        versions={oscars_ci: "2.0", sophies_ci: "2.0", current: "2.0"}, reason="deployed by deployment #7"
+    )
+    # then the two that ran 1.0 changed, each with the edit event ci_update writes, by RDM itself, in the outbox
+    assert changed == 2
+    assert set(ConfigurationItem.objects.values_list("version", flat=True)) == {"2.0"}
+    assert list(audit_calls) == [
+        {
+            "actor": None,
+            "action": "ci.update",
+            "target": ci,
+            "reason": "deployed by deployment #7",
+            "changes": {"version": ["1.0", "2.0"]},
+        }
+        for ci in sorted([oscars_ci, sophies_ci], key=lambda ci: ci.pk)
+    ]
+    assert OutboxEvent.objects.filter(event_type="ci.update").count() == 2 + 2
+    assert ConfigurationItem.objects.get(pk=oscars_ci.pk).updated > oscars_ci.updated
+
+
+def test_a_version_too_long_for_the_cmdb_is_refused_and_nothing_changes(oscars_ci, audit_calls):
+    with pytest.raises(InvalidInput, match="not valid"):
+        services.ci_versions_set(versions={oscars_ci: "9" * 101}, reason="deployed by deployment #7")
+    assert ConfigurationItem.objects.get(pk=oscars_ci.pk).version == oscars_ci.version
+    assert audit_calls == []
+
+
 def test_an_edit_that_changes_nothing_records_nothing(deployment_manager, oscars_ci, audit_calls):
     services.ci_update(ci=oscars_ci, actor=deployment_manager, data={"name": oscars_ci.name})
     assert audit_calls == []

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from rdm_site.audit import audit_chain_verify, audit_record
+from rdm_site.audit import audit_append, audit_chain_verify, audit_event_prepare, audit_record
 from rdm_site.middleware import current_request_id
 from rdm_site.models import GENESIS_HASH, AuditEvent
 from rdm_site.roles import Role
@@ -97,6 +97,26 @@ def test_chain_links_each_event_to_the_one_before_and_verifies():
     assert list(audit_events_in_id_order(chunk=2)) == events
     report = audit_chain_verify()
     assert (report.ok, report.events, report.head_hash, report.problem) == (True, 5, events[-1].hash, "")
+
+
+@pytest.mark.django_db
+def test_events_appended_together_chain_in_their_order_each_as_jsonb_stores_it():
+    # given one event on the chain, then three prepared together, one with values jsonb normalises
+    first = audit_record(actor=None, action="ci.update", object_type="cmdb.ci", object_id="0")
+    prepared = [
+        audit_event_prepare(actor=None, action="ci.update", object_type="cmdb.ci", object_id=str(n), changes=changes)
+        for n, changes in enumerate([{"version": ["1", "2"]}, {"weight": [1e20, 2.5]}, {}], start=1)
+    ]
+    # when they are appended in one go
+    events = audit_append(prepared)
+    # then they follow the first in their order, each linked to the one before, stored as hashed
+    assert [event.object_id for event in audit_events_in_id_order()] == ["0", "1", "2", "3"]
+    assert [event.previous_hash for event in events] == [first.hash, events[0].hash, events[1].hash]
+    stored = AuditEvent.objects.get(pk=events[1].pk)
+    assert stored.changes == {"weight": [1e20, 2.5]}
+    assert stored.compute_hash() == stored.hash
+    assert audit_chain_verify().ok
+    assert audit_append([]) == []
 
 
 @pytest.mark.django_db
