@@ -252,3 +252,27 @@ def test_a_restore_cut_short_leaves_the_database_as_it_was(tmp_path, scratch_dat
     assert run.returncode == 1
     assert f"pg_restore could not read {cut}; nothing was restored" in run.stderr
     assert f"OK: 3 audit event(s), chain intact, head {backup.head.hash}" in succeeded(manage("audit_verify", env=env))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_from_another_rdm_version_is_restored_with_the_migrations_named_and_the_chain_left(
+    tmp_path, scratch_database
+):
+    # given a database one migration behind this code, and knowing one this code does not (as no real one would)
+    record_events(1)
+    env = {**subprocess_env(), "DATABASE_URL": scratch_database}
+    succeeded(manage("restore", str(database_backup(path=tmp_path / "now.dump").path), env=env))
+    with psycopg.connect(scratch_database.replace("postgres://", "postgresql://", 1)) as conn:
+        conn.execute("DROP TABLE rdm_site_auditanchor")
+        conn.execute("DELETE FROM django_migrations WHERE app = 'rdm_site' AND name = '0006_audit_anchor'")
+        conn.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('rdm_site', '9999_future', now())")
+    other = tmp_path / "other.dump"
+    succeeded(manage("backup", "--file", str(other), env=env))
+    # when its backup is restored
+    run = manage("restore", "--force", str(other), env=env)
+    # then the restore names the migrations to apply and the unknown ones, and leaves the chain for afterwards
+    out = succeeded(run)
+    assert "migrations: 1 to apply (rdm_site.0006_audit_anchor): run manage.py migrate before starting RDM" in out
+    newer = "the backup comes from a newer RDM (1 migration(s) this code does not know: rdm_site.9999_future)"
+    assert newer in run.stderr
+    assert "audit chain: not verified until the schema matches this RDM (then audit_verify)" in out

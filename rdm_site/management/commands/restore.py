@@ -26,12 +26,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"restored {restore.path} into {restore.database}")
                 rows = ", ".join(f"{label} {count:,}" for label, count in restore.rows.items())
                 self.stdout.write(f"records: {sum(restore.rows.values()):,} in {len(restore.rows)} table(s): {rows}")
-                self._migrations(restore.unapplied_migrations, restore.unknown_migrations)
-                call_command("audit_verify", stdout=self.stdout, stderr=self.stderr)
+                if self._migrations(restore.unapplied_migrations, restore.unknown_migrations):
+                    call_command("audit_verify", stdout=self.stdout, stderr=self.stderr)
+                else:
+                    self.stdout.write("audit chain: not verified until the schema matches this RDM (then audit_verify)")
         except BackupError as error:
             raise CommandError(str(error)) from error
 
-    def _migrations(self, unapplied: list[str], unknown: list[str]) -> None:
+    def _migrations(self, unapplied: list[str], unknown: list[str]) -> bool:
+        """Print the migrations check; True when the restored schema is the one this code expects."""
         if unknown:
             self.stderr.write(
                 f"migrations: the backup comes from a newer RDM ({len(unknown)} migration(s) this code does not "
@@ -42,5 +45,7 @@ class Command(BaseCommand):
                 f"migrations: {len(unapplied)} to apply ({', '.join(unapplied)}): run manage.py migrate before "
                 "starting RDM"
             )
-        elif not unknown:
-            self.stdout.write("migrations: up to date")
+        if unknown or unapplied:
+            return False
+        self.stdout.write("migrations: up to date")
+        return True
