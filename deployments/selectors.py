@@ -346,6 +346,18 @@ def earlier_successes(deployment: Deployment) -> QuerySet[Deployment]:
     )
 
 
+def redeployable_places() -> set[tuple[int, int]]:
+    """(service id, environment id) where a rollback has something to go back to: more than one package succeeded
+    there (what runs now is the newest success, so every other package succeeded before it). One query."""
+    return set(
+        Deployment.objects.filter(state=DeploymentState.SUCCEEDED, package__isnull=False)
+        .values("service_id", "environment_id")
+        .annotate(packages=Count("package_id", distinct=True))
+        .filter(packages__gt=1)
+        .values_list("service_id", "environment_id")
+    )
+
+
 def redeployable_packages(deployment: Deployment) -> list:
     """The packages a rollback of ``deployment`` may restore, newest success first, each once."""
     return list({earlier.package_id: earlier.package for earlier in earlier_successes(deployment)}.values())

@@ -14,7 +14,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from cmdb.selectors import VersionMatrix, version_matrix
+from cmdb.selectors import VersionCell, VersionMatrix, VersionRow, version_matrix
 from deployments.choices import (
     DEPLOYMENT_ACTIVE_STATES,
     ELS_RUNNING_STATES,
@@ -27,6 +27,7 @@ from deployments.choices import (
 from deployments.els import CriterionResult, els_board, els_criteria_evaluate
 from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step
+from deployments.selectors import redeployable_places
 from deployments.services import step_available_actions
 from rdm_site.actions import actions_available
 from releases.actions import PACKAGE_ACTIONS, review_available_actions
@@ -394,5 +395,22 @@ def early_life_support_running() -> list[ElsRow]:
     return [ElsRow(period, els_criteria_evaluate(period)) for period in running]
 
 
+@dataclass(frozen=True)
+class RunningCell(VersionCell):
+    redeployable: bool = False  # an earlier package succeeded there: the cell offers its redeployment
+
+
 def what_runs_where() -> VersionMatrix:
-    return version_matrix()
+    """The version matrix, each cell saying whether an earlier package can be redeployed there."""
+    matrix, redeployable = version_matrix(), redeployable_places()
+    rows = [
+        VersionRow(
+            service=row.service,
+            cells=[
+                RunningCell(cell.environment, cell.cis, (row.service.pk, cell.environment.pk) in redeployable)
+                for cell in row.cells
+            ],
+        )
+        for row in matrix.rows
+    ]
+    return VersionMatrix(environments=matrix.environments, rows=rows)

@@ -282,6 +282,33 @@ def test_from_what_runs_where_a_deployment_manager_redeploys_any_earlier_version
     assert deployment.replaced_by.count() == 1
 
 
+def test_what_runs_where_offers_a_redeployment_only_where_another_package_succeeded_before(client):
+    # given the release runs in production, and its package had succeeded there once before (a re-run)
+    governed = Governed()
+    deployment = released(governed)
+    Deployment.objects.create(
+        service=deployment.service,
+        environment=deployment.environment,
+        process=governed.process,
+        package=deployment.package,
+        version=deployment.version,
+        state=DeploymentState.SUCCEEDED,
+        finished_at=deployment.finished_at - timedelta(days=1),
+    )
+    world = governed.world
+    cell = f"/deployments/running/{world.service.pk}/{world.production.pk}/redeploy/"
+    client.force_login(governed.dm)
+
+    # then its cell offers no redeployment: there is nothing else to go back to
+    assert selectors.redeployable_packages(deployment) == []
+    assert cell not in client.get("/").content.decode()
+
+    # and once an earlier package had succeeded there, the cell offers it
+    earlier_success(governed)
+    assert (world.service.pk, world.production.pk) in selectors.redeployable_places()
+    assert cell in client.get("/").content.decode()
+
+
 def blue_green_release(target_server, *, blue_runs: str) -> tuple[Governed, Deployment]:
     """Shop in production as two sets: blue (shop-0, shop-1) served ``blue_runs`` until release b1 went to green
     (shop-2, shop-3) in a parallel deployment that cut traffic over; b1 is in early life support."""
