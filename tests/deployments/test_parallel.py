@@ -185,8 +185,10 @@ def test_every_problem_of_a_parallel_plan_is_reported_at_once():
         "the live and the parallel sets must differ",
         "cutover must give the url of the call that switches traffic (http_call parameters)",
     ]
-    assert phase_plan_problems("parallel", {"live": "a", "parallel": "b", "cutover": {"url": "http://lb/x"}}) == [
-        "cutover must give the rollback_url that cuts back: it is the rollback"
+    plan = {"live": "a", "parallel": "b", "cutover": {"url": "http://lb/x"}, "cutover_only": "yes"}
+    assert phase_plan_problems("parallel", plan) == [
+        "cutover must give the rollback_url that cuts back: it is the rollback",
+        "cutover_only must be true or false",
     ]
 
 
