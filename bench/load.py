@@ -9,8 +9,9 @@ follow them (plan, submit and approve a release; submit, assess and approve a ch
 incident). Meanwhile one phased rollout of ``BENCH_ROLLOUT_TARGETS`` (100) targets, planned and started through
 the API, runs on the worker against a local target server whose calls take 100 ms.
 
-Prints the requests, requests per second, p50/p95 per operation, every answer that was not the one expected
-(with its body) and whether the rollout finished. The run adds what it creates (tokens, records, one environment
+Prints the requests, requests per second, p50/p95 per operation (of every answer, expected or not), every answer
+that was not the one expected (with its body; a request not answered within 60 s counts as one) and whether the
+rollout finished. The run adds what it creates (tokens, records, one environment
 and service for the rollout) to the database; the scale data stays valid for page measurements.
 """
 
@@ -385,11 +386,13 @@ def report(results: Results, elapsed: float, rollout: int, state: str, seconds: 
     unexpected = [
         (name, status, body) for name, outcome in results.operations.items() for status, body in outcome.unexpected
     ]
-    server_errors = sum(1 for _, status, _ in unexpected if status >= 500 or status == 0)
-    print(f"\n{CLIENTS} API clients for {elapsed:.0f} s on {bench_database_url().rsplit('/', 1)[-1].split('?')[0]}:")
+    server_errors = sum(1 for _, status, _ in unexpected if status >= 500)
+    unanswered = sum(1 for _, status, _ in unexpected if status == 0)
+    database = bench_database_url().rsplit("/", 1)[-1].split("?")[0]
+    print(f"\n{CLIENTS} API clients on {database}, {SECONDS:.0f} s of requests, all answered after {elapsed:.0f} s:")
     print(
-        f"  {total:,} requests, {total / elapsed:.1f} requests/s, {len(unexpected)} unexpected answers, "
-        f"{server_errors} server errors"
+        f"  {total:,} requests, {total / elapsed:.1f} requests/s, {len(unexpected)} unexpected answers: "
+        f"{server_errors} server errors (5xx), {unanswered} not answered (time-out after 60 s, connection reset)"
     )
     print(f"\n  {'operation':<40} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'unexpected':>10}")
     for name in sorted(results.operations):
@@ -402,14 +405,14 @@ def report(results: Results, elapsed: float, rollout: int, state: str, seconds: 
     for name, status, body in unexpected:
         shown[(name, status)] += 1
         if shown[(name, status)] <= 3:
-            print(f"\n  unexpected {status} for {name}: {body}")
+            print(f"\n  {status or 'no answer'} for {name}: {body}")
     finished = state in ("succeeded", "failed", "rolled_back", "aborted")
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     print(
         f"\n  rollout #{rollout} ({ROLLOUT_TARGETS} targets, phased, steps of 100 ms): "
         f"{'finished' if finished else 'NOT finished'}, {state}{took}"
     )
-    return 0 if server_errors == 0 and state == "succeeded" else 1
+    return 0 if server_errors == unanswered == 0 and state == "succeeded" else 1
 
 
 def main() -> int:
