@@ -95,6 +95,8 @@ class DeploymentFilterSet(django_filters.FilterSet):
     model = django_filters.ChoiceFilter(choices=DeploymentModel.choices)
     created = TimeRangeFilter()
     finished = TimeRangeFilter(field_name="finished_at")
+    # a process is named after its service: read together, not one query per choice
+    process = django_filters.ModelChoiceFilter(queryset=DeploymentProcess.objects.select_related("service"))
 
     class Meta:
         model = Deployment

@@ -37,6 +37,7 @@ from rdm_site.forms import TokenCreateForm
 from rdm_site.health import DatabaseCollector, readiness
 from rdm_site.models import ApiToken, AuditEvent
 from rdm_site.notifications import notifications_mark_read
+from rdm_site.pagination import ListPaginationMixin
 from rdm_site.roles import ROLE_PERMISSIONS, Role, roles_of
 from rdm_site.selectors import audit_events_in_id_order, calendar_feed_of, notifications_for, search, tokens_of
 from rdm_site.tokens import token_create, token_revoke
@@ -86,7 +87,7 @@ class TeamView(RdmPermissionRequiredMixin, TemplateView):
         return super().get_context_data(roles=roles, **kwargs)
 
 
-class AuditEventListView(RdmPermissionRequiredMixin, FilterView):
+class AuditEventListView(RdmPermissionRequiredMixin, ListPaginationMixin, FilterView):
     """The audit trail, newest first; invalid filters show their errors and no rows."""
 
     permission_required = "rdm_site.view_auditevent"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.http import Http404
@@ -23,6 +24,7 @@ from django_tables2 import SingleTableMixin
 from rdm_site.actions import ActionRule, action_ensure
 from rdm_site.api.viewsets import viewset_transition
 from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed, UnmetConditions
+from rdm_site.pagination import ListPaginator, cursor_arguments, estimated_count
 from rdm_site.selectors import audit_events_for
 
 T = TypeVar("T")
@@ -169,6 +171,32 @@ def record_actions(rules: dict[str, ActionRule], viewset, record, user, url: str
     return {"offered": offered, "withheld": withheld}
 
 
+# A filter drawn as a select of records while they are few; past this many it takes their ids (typed, comma
+# separated), so a form never lists every release package or CI.
+SELECT_AT_MOST = 500
+
+
+class IdsInput(forms.TextInput):
+    """Record ids typed as "12, 40" for a multiple choice among more records than a select can list."""
+
+    def value_from_datadict(self, data, files, name):
+        return [part.strip() for value in data.getlist(name) for part in value.split(",") if part.strip()]
+
+    def format_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return super().format_value(value)
+
+
+def choices_as_ids(form) -> None:
+    """Draw the form's choices of records as id inputs where the records are too many for a select."""
+    for field in form.fields.values():
+        if isinstance(field, forms.ModelChoiceField) and estimated_count(field.queryset) > SELECT_AT_MOST:
+            multiple = isinstance(field, forms.ModelMultipleChoiceField)
+            field.widget = IdsInput() if multiple else forms.NumberInput(attrs={"min": 1})
+            field.help_text = "Ids, comma separated" if multiple else "Id"
+
+
 class ObjectListView(RdmPermissionRequiredMixin, SingleTableMixin, FilterView):
     """A list page: the API's FilterSet, a sortable paginated table; ``queryset`` comes from a selector."""
 
@@ -180,8 +208,19 @@ class ObjectListView(RdmPermissionRequiredMixin, SingleTableMixin, FilterView):
     def get_permission_required(self):
         return [view_permission(self.get_queryset().model)]
 
+    def get_filterset(self, filterset_class):
+        filterset = super().get_filterset(filterset_class)
+        choices_as_ids(filterset.form)
+        return filterset
+
+    def get_paginate_by(self, queryset):
+        return None  # the table paginates (get_table_pagination); the list view would count the rows again
+
     def get_table_pagination(self, table):
-        return {"per_page": self.paginate_by}
+        return {"per_page": self.paginate_by, "paginator_class": ListPaginator, **cursor_arguments(self.request)}
+
+    def get_table_kwargs(self):
+        return {"template_name": "rdm_site/inc/table.html"}
 
     def get_context_data(self, **kwargs):
         meta = self.get_queryset().model._meta
