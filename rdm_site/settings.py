@@ -55,6 +55,9 @@ if DATABASE_POOL:
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No JIT compilation: it costs seconds on list queries whose annotations' estimated cost passes jit_above_cost, and
+# pages read a few dozen rows (docs/performance.md).
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and Celery -------------------------------------------------------------------------
