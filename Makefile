@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora bench-load install services-start services-stop clean assets backup restore
+.PHONY: run test lint schema fuzz format bench bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora bench-load bench-scale install services-start services-stop clean assets backup restore
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench-pages: $(STAMP)
 
 bench-dora: $(STAMP)
 	$(BIN)/python -m bench.dora
+
+# Every page and endpoint against a year of a large organisation (not in `bench`: it needs the generated database,
+# BENCH_DATABASE_URL, or generates it first); docs/performance.md.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
 
 # Needs the scaled database (manage.py scale_generate); BENCH_DATABASE_URL names it.
 bench-load: $(STAMP)

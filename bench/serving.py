@@ -73,12 +73,12 @@ def wait_ready(base: str) -> None:
     raise RuntimeError(f"{base} did not come up")
 
 
-def sign_in(base: str) -> str:
+def sign_in(base: str, username: str = "vera.viewer", password: str = "rdm-demo") -> str:  # noqa: S107 - the demo
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(base + "/accounts/login/").read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    form = {"username": "vera.viewer", "password": "rdm-demo", "csrfmiddlewaretoken": token}
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": token}
     opener.open(urllib.request.Request(base + "/accounts/login/", urllib.parse.urlencode(form).encode()))
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
 
