@@ -116,6 +116,7 @@ def _advance_running(tick: Tick) -> None:
     waves = deployment.waves.count()
     deployment.outcome = f"{waves} wave{'s' if waves != 1 else ''} passed"
     tick.transition("succeed", reason=deployment.outcome)
+    tick.records_flush()  # the end first on the chain, then what follows from it
     effects.deployment_ended(deployment)
 
 
@@ -293,6 +294,7 @@ def _advance_rollback(tick: Tick) -> None:
             tick.transition("fail", reason=deployment.outcome)
         else:
             tick.transition("finish_rollback", reason=deployment.outcome)
+        tick.records_flush()  # the end first on the chain, then what follows from it
         effects.deployment_ended(deployment)
         return
     in_wave = open_steps.filter(wave__index=wave_index)

@@ -29,7 +29,7 @@ from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, DeploymentLock, Step, StepLog
 from deployments.queue import RUN_STEPS, queue_after_commit
 from rdm_site.exceptions import ConcurrentModification
-from rdm_site.transitions import transition_record
+from rdm_site.transitions import transitions_record
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +71,20 @@ def lock_deployment(deployment_id: int) -> Deployment | None:
 
 @dataclass
 class Tick:
-    """What one transaction does to a locked deployment: its events, the steps to dispatch, when to wake."""
+    """What one transaction does to a locked deployment: its events, the steps to dispatch, when to wake, and
+    its transitions' audit records.
+
+    The records are appended to the audit chain at the end (``finish``, or ``records_flush`` before what must
+    follow them on the chain): the chain's lock is held from the append to the commit, so appending last keeps
+    other deployments' transactions from queueing behind this one's work.
+    """
 
     deployment: Deployment
     now: datetime = field(default_factory=timezone.now)
     events: EventBatch = field(init=False)
     dispatch: list[int] = field(default_factory=list)
     wake_at: datetime | None = None
+    records: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         self.events = EventBatch(self.deployment)
@@ -88,24 +95,32 @@ class Tick:
         from_state = deployment.state
         getattr(deployment, name)()
         save_or_refuse(deployment)
-        transition_record(
-            actor=actor,
-            action=f"deployment.{name}",
-            target=deployment,
-            from_state=from_state,
-            to_state=deployment.state,
-            reason=reason,
+        self.records.append(
+            {
+                "actor": actor,
+                "action": f"deployment.{name}",
+                "target": deployment,
+                "object_repr": str(deployment),
+                "from_state": from_state,
+                "to_state": deployment.state,
+                "reason": reason,
+            }
         )
         self.events.deployment_changed(reason)
         if deployment.state in DEPLOYMENT_TERMINAL_STATES:
             DeploymentLock.objects.filter(deployment=deployment).delete()
+
+    def records_flush(self) -> None:
+        """Append the transitions' records to the audit chain now."""
+        records, self.records = self.records, []
+        transitions_record(records)
 
     def wake(self, at: datetime | None) -> None:
         if at is not None and (self.wake_at is None or at < self.wake_at):
             self.wake_at = at
 
     def finish(self) -> None:
-        """Write the events, the next wake-up, and queue the dispatched steps after commit."""
+        """Write the events, the next wake-up and the audit records, and queue the dispatched steps after commit."""
         deployment = self.deployment
         if deployment.state in (DeploymentState.QUEUED, DeploymentState.RUNNING, DeploymentState.ROLLING_BACK):
             # A safety net: even if every message is lost, the reconciler looks again by then.
@@ -116,6 +131,7 @@ class Tick:
         self.events.flush(due_at=self.wake_at)
         for chunk in dispatch_chunks(self.dispatch):
             queue_after_commit(RUN_STEPS, deployment.pk, chunk)
+        self.records_flush()
 
 
 def dispatch_chunks(step_ids: list[int]) -> list[list[int]]:
