@@ -245,8 +245,9 @@ def early_life_support_start(deployment: Deployment) -> None:
 
 
 def deployed_versions(deployment: Deployment) -> dict:
-    """CI → version it now runs: each target CI the deployment reached runs the deployed version, and each CI
-    of this environment that a release unit names runs that unit's version (or the package's)."""
+    """CI → version it now runs: each target CI the deployment reached runs the deployed version, and (but for
+    blue/green) each CI of this environment that a release unit names runs that unit's version (or the
+    package's)."""
     from cmdb.models import ConfigurationItem
 
     versions = {}
@@ -255,7 +256,8 @@ def deployed_versions(deployment: Deployment) -> dict:
             deployment_target__steps__deployment=deployment, deployment_target__steps__state="succeeded"
         ).distinct()
         versions.update(dict.fromkeys(reached, deployment.version))
-    if deployment.package_id:
+    if deployment.package_id and deployment.model != DeploymentModel.PARALLEL:
+        # (blue/green reaches only its parallel set: a unit's CI in the other set keeps what it runs)
         for unit in deployment.package.release.units.prefetch_related("configuration_items"):
             for ci in unit.configuration_items.all():
                 if ci.environment_id == deployment.environment_id and (unit.version or deployment.version):

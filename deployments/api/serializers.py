@@ -252,7 +252,11 @@ class DeploymentCreateSerializer(serializers.Serializer):
     phase_plan = serializers.JSONField(
         required=False,
         validators=[no_nul],
-        help_text='Phased: {"canary": 1, "percentages": [10, 50, 100]} or {"rings": ["a", "b"]}; "bake_seconds".',
+        help_text=(
+            'Phased: {"canary": 1, "percentages": [10, 50, 100]} or {"rings": ["a", "b"]}; "bake_seconds". '
+            'Parallel (blue/green): {"set_by": "ring" | "group" | "attribute:<CI attribute>", "live": "blue", '
+            '"parallel": "green", "cutover": {"url": ..., "method": "POST", "rollback_url": ...}, "bake_seconds": 0}.'
+        ),
     )
     package = serializers.PrimaryKeyRelatedField(queryset=ReleasePackage.objects.all(), required=False, allow_null=True)
     change = serializers.PrimaryKeyRelatedField(queryset=ChangeRecord.objects.all(), required=False, allow_null=True)

@@ -4,13 +4,17 @@ plan, the cutover, the cut-back and the live set in the CMDB. Real-worker runs a
 import pytest
 from django.utils import timezone
 
+from cmdb.choices import EnvironmentTier
+from cmdb.models import ConfigurationItem
 from deployments import services
 from deployments.choices import DeploymentState, StepKind, StepState, WaveState
 from deployments.models import Wave
 from deployments.planning import phase_plan_problems
 from rdm_site.exceptions import InvalidInput
 from rdm_site.models import AuditEvent
+from releases.choices import PackageState
 from tests.deployments.conftest import drive, make_landscape
+from tests.releases.factories import PackageFactory, ReleaseFactory, UnitFactory
 
 pytestmark = pytest.mark.usefixtures("local_outbound")
 
@@ -98,6 +102,35 @@ def test_a_parallel_rollout_cuts_over_once_and_the_cmdb_records_the_live_set(lan
     assert [t.ci.version for t in blue] != ["2.0", "2.0"]
     assert [t.ci.version for t in green] == ["2.0", "2.0"]
     assert AuditEvent.objects.filter(action="ci.update", reason=f"cut over to green by deployment #{deployment.pk}")
+
+
+def test_a_release_unit_naming_both_sets_moves_only_the_set_that_got_the_version(landscape, manager, target_server):
+    # given blue at 1.9 and a package whose release's unit names all four CIs, blue and green (in development,
+    # where a built package may go without test evidence)
+    land = blue_green(target_server, tier=EnvironmentTier.DEVELOPMENT)
+    for target in land.targets:
+        ConfigurationItem.objects.filter(pk=target.ci.pk).update(version="1.9")
+    release = ReleaseFactory(services=[land.service])
+    UnitFactory(release=release, name="shop-app").configuration_items.set([t.ci for t in land.targets])
+    package = PackageFactory(release=release, version="2.0", state=PackageState.VALIDATED)
+    deployment = services.deployment_create(
+        actor=manager,
+        process=land.process,
+        environment=land.environment,
+        model="parallel",
+        package=package,
+        phase_plan=parallel_plan(target_server),
+    )
+
+    # when the blue/green rollout of it succeeds
+    services.deployment_start(deployment=deployment, actor=manager)
+    assert drive(deployment).state == DeploymentState.SUCCEEDED
+
+    # then green runs 2.0 and blue, which nothing touched, still 1.9 (a later rollback may only cut back to it)
+    versions = dict(
+        ConfigurationItem.objects.filter(pk__in=[t.ci.pk for t in land.targets]).values_list("pk", "version")
+    )
+    assert [versions[t.ci.pk] for t in land.targets] == ["1.9", "1.9", "2.0", "2.0"]
 
 
 def test_a_failed_verification_after_cutover_cuts_back_and_leaves_both_sets_alone(landscape, manager, target_server):
