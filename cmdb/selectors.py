@@ -214,9 +214,18 @@ def ci_impact_graph(ci: ConfigurationItem, max_depth: int = 10) -> ImpactGraph:
 
 
 @dataclass(frozen=True)
+class PlacedCi:
+    """An application CI as the matrix shows it: read as a row, not a model (there are tens of thousands)."""
+
+    pk: int
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
 class VersionCell:
     environment: Environment
-    cis: list[ConfigurationItem]  # the service's application CIs there (not retired)
+    cis: list[PlacedCi]  # the service's application CIs there (not retired)
 
     @property
     def versions(self) -> list[str]:
@@ -243,10 +252,11 @@ def version_matrix() -> VersionMatrix:
         ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__isnull=False)
         .exclude(state__in=CI_TERMINAL_STATES)
         .order_by("name")
+        .values_list("service_id", "environment_id", "pk", "name", "version")
     )
-    placed: dict[tuple[int, int], list[ConfigurationItem]] = {}
-    for application in applications:
-        placed.setdefault((application.service_id, application.environment_id), []).append(application)
+    placed: dict[tuple[int, int], list[PlacedCi]] = {}
+    for service_id, environment_id, *shown in applications:
+        placed.setdefault((service_id, environment_id), []).append(PlacedCi(*shown))
     rows = [
         VersionRow(
             service=service,
