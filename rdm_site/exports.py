@@ -20,15 +20,34 @@ class _Echo:
 
 
 def audit_csv_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
-    """A header, then one line per event with every hashed field, so the chain can be re-checked outside RDM.
+    """A header, then one line per event with every hashed field (in blocks of lines), so the chain can be re-checked
+    outside RDM.
 
     Text that a spreadsheet would run as a formula is prefixed with ``'``; such a cell no longer
     matches its hash, which is the price of opening the file safely.
     """
     writer = csv.writer(_Echo())
-    yield writer.writerow(COLUMNS)
+    yield from in_blocks(writer.writerow(row) for row in _rows(events))
+
+
+def _rows(events: Iterable[AuditEvent]) -> Iterator[list]:
+    yield list(COLUMNS)
     for event in events:
-        yield writer.writerow(_cells(event))
+        yield _cells(event)
+
+
+def in_blocks(lines: Iterable[str], size: int = 64 * 1024) -> Iterator[str]:
+    """Lines joined into blocks of about ``size`` characters: a streamed export writes to the socket once a block,
+    not once a line (which made a 2,000,000-event export take many times longer)."""
+    block, length = [], 0
+    for line in lines:
+        block.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(block)
+            block, length = [], 0
+    if block:
+        yield "".join(block)
 
 
 def _cells(event: AuditEvent) -> list:

@@ -31,7 +31,7 @@ from rdm_site.api.serializers import (
     WebhookSerializer,
 )
 from rdm_site.api.viewsets import PROBLEMS, NoInput, RdmReadOnlyViewSet, RdmViewSetMixin, transition_action
-from rdm_site.exports import audit_csv_lines
+from rdm_site.exports import audit_csv_lines, in_blocks
 from rdm_site.filtersets import AuditEventFilterSet, WebhookDeliveryFilterSet
 from rdm_site.models import ApiToken, AuditEvent, Notification, Webhook, WebhookDelivery
 from rdm_site.selectors import audit_events_in_id_order, calendar_feed_of, notifications_for
@@ -160,7 +160,7 @@ class AuditEventViewSet(RdmReadOnlyViewSet):
     def export_jsonl(self, request):
         events = audit_events_in_id_order(self._filtered())
         lines = (json.dumps(AuditEventSerializer(event).data, cls=DjangoJSONEncoder) + "\n" for event in events)
-        response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
+        response = StreamingHttpResponse(in_blocks(lines), content_type="application/x-ndjson")
         response["Content-Disposition"] = 'attachment; filename="rdm-audit.jsonl"'
         return response
 
