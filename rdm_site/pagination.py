@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, PageNotAnInteger, Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
@@ -30,7 +30,10 @@ KEYSET_FROM_PAGE = 20
 
 def estimated_count(queryset: QuerySet) -> int:
     """How many rows PostgreSQL's planner expects ``queryset`` to return, without running it."""
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # a filter no row can match (an empty choice of ids)
+        return 0
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
@@ -135,8 +138,8 @@ def cursor_at(queryset: QuerySet, row: int) -> str | None:
     keys = keyset_keys(queryset)
     if keys is None:
         return None
-    found = queryset.order_by(*(key.order_by for key in keys))[row - 1 : row]
-    return _cursor_of(found[0], keys) if found else None
+    found = queryset.order_by(*(key.order_by for key in keys)).values_list(*(key.path for key in keys))[row - 1 : row]
+    return encode_cursor(list(found[0])) if found else None
 
 
 def cursor_arguments(request) -> dict[str, str]:

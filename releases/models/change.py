@@ -135,9 +135,15 @@ class ChangeRecord(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["planned_start", "planned_end"], name="releases_change_schedule"),
-            # the list's order, alone and filtered by state: read from the index, not sorted (docs/performance.md)
-            models.Index(fields=["-created", "-id"], name="releases_change_newest"),
-            models.Index(fields=["state", "-created", "-id"], name="releases_change_state_newest"),
+            # the list filtered by state in its order (latest planned first): read from the index, not sorted
+            # (docs/performance.md)
+            models.Index(fields=["state", "-planned_start", "-id"], name="releases_change_state_planned"),
+            # conflict detection looks for open changes overlapping a schedule: the few open ones, not the year
+            models.Index(
+                fields=["planned_start", "planned_end"],
+                condition=models.Q(state__in=CHANGE_OPEN_STATES),
+                name="releases_change_open_schedule",
+            ),
         ]
         permissions = [
             ("create_standard_change", "Can create standard changes from a pre-approved template"),
