@@ -4,6 +4,7 @@ diffs."""
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from cmdb.choices import CI_TERMINAL_STATES, IMPACT_DIRECTIONS, CiState, CiType, ImpactDirection
@@ -106,21 +107,25 @@ def _kinds_carrying(*directions: ImpactDirection) -> list[str]:
     return [kind.value for kind, direction in IMPACT_DIRECTIONS.items() if direction in directions]
 
 
-def ci_impact(ci: ConfigurationItem, max_depth: int = 10) -> Impact:
-    """Every CI and service hurt when ``ci`` breaks, each with how far away it is (up to ``max_depth`` hops).
-
-    At most three queries whatever the size of the graph: the walk itself, then the environments and
-    services of the CIs it found.
-    """
+def _walk_params(ci: ConfigurationItem, max_depth: int) -> dict[str, Any]:
     if max_depth < 1:
         raise ValueError("max_depth must be at least 1")
-    params = {
+    return {
         "root": ci.pk,
         "max_depth": max_depth,
         "target_to_source": _kinds_carrying(ImpactDirection.TARGET_TO_SOURCE, ImpactDirection.BOTH),
         "source_to_target": _kinds_carrying(ImpactDirection.SOURCE_TO_TARGET, ImpactDirection.BOTH),
         "terminal": [state.value for state in CI_TERMINAL_STATES],
     }
+
+
+def ci_impact(ci: ConfigurationItem, max_depth: int = 10) -> Impact:
+    """Every CI and service hurt when ``ci`` breaks, each with how far away it is (up to ``max_depth`` hops).
+
+    At most three queries whatever the size of the graph: the walk itself, then the environments and
+    services of the CIs it found.
+    """
+    params = _walk_params(ci, max_depth)
     found = list(ConfigurationItem.objects.raw(_IMPACT_SQL, params).prefetch_related("environment", "service"))
     services: dict[Service, int] = {}
     for hurt in found:
@@ -130,6 +135,37 @@ def ci_impact(ci: ConfigurationItem, max_depth: int = 10) -> Impact:
         cis=[ImpactedCi(ci=hurt, depth=hurt.impact_depth) for hurt in found if hurt.pk != ci.pk],
         services=[ImpactedService(service=service, depth=depth) for service, depth in services.items()],
     )
+
+
+# ``_IMPACT_SQL`` walked backwards: from the hurt CI to those whose failure reaches it. A step leaves a CI only
+# when it can be hurt (not retired), as the forward walk enters only such CIs; the broken CI may be anything.
+_UPSTREAM_SQL = f"""
+WITH RECURSIVE reach(ci_id, depth) AS (
+    SELECT %(root)s::bigint, 0
+    UNION
+    SELECT step.upstream, reach.depth + 1
+    FROM reach
+    CROSS JOIN LATERAL (
+        SELECT relationship.target_id FROM {Relationship._meta.db_table} AS relationship
+        WHERE relationship.source_id = reach.ci_id AND relationship.kind = ANY(%(target_to_source)s)
+        UNION ALL
+        SELECT relationship.source_id FROM {Relationship._meta.db_table} AS relationship
+        WHERE relationship.target_id = reach.ci_id AND relationship.kind = ANY(%(source_to_target)s)
+    ) AS step(upstream)
+    WHERE reach.depth < %(max_depth)s
+    AND (SELECT ci.state FROM {ConfigurationItem._meta.db_table} AS ci WHERE ci.id = reach.ci_id)
+        <> ALL(%(terminal)s)
+)
+SELECT ci_id, MIN(depth) FROM reach WHERE ci_id <> %(root)s GROUP BY ci_id
+"""
+
+
+def ci_upstream(ci: ConfigurationItem, max_depth: int = 10) -> dict[int, int]:
+    """The CIs whose failure reaches ``ci`` by impact analysis (``ci_impact`` the other way round), by id, each
+    with the hops it takes: one query, however many CIs break what."""
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSTREAM_SQL, _walk_params(ci, max_depth))
+        return dict(cursor.fetchall())
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 from cmdb import services
 from cmdb.choices import CiState, CiType, RelationshipKind
 from cmdb.models import ConfigurationItem, Relationship
-from cmdb.selectors import baseline_diff, ci_impact, version_matrix
+from cmdb.selectors import baseline_diff, ci_impact, ci_upstream, version_matrix
 from tests.cmdb.factories import ConfigurationItemFactory, EnvironmentFactory, RelationshipFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +71,37 @@ def test_retired_cis_neither_suffer_nor_pass_on_impact(administrator):
         ci=old_app, transition="retire", actor=administrator, reason="decommissioned", override_dependents=True
     )
     assert depths(ci_impact(db)) == {}
+
+
+def test_upstream_is_impact_read_the_other_way_round(administrator):
+    # given a graph with every kind of relationship, a cycle, a connection and a retired CI in the middle
+    db, app, web, node, cluster, balancer, old, beyond = (
+        ConfigurationItemFactory(name=name)
+        for name in ("db", "app", "web", "node", "cluster", "balancer", "old", "beyond")
+    )
+    for source, kind, target in [
+        (app, DEPENDS_ON, db),
+        (web, DEPENDS_ON, app),
+        (db, DEPENDS_ON, web),
+        (node, PART_OF, cluster),
+        (app, RUNS_ON, cluster),
+        (balancer, CONNECTS_TO, web),
+        (old, DEPENDS_ON, db),
+        (beyond, DEPENDS_ON, old),
+    ]:
+        relate(source, kind, target)
+    services.ci_transition(
+        ci=old, transition="retire", actor=administrator, reason="decommissioned", override_dependents=True
+    )
+    cis = [db, app, web, node, cluster, balancer, old, beyond]
+    # then the CIs whose failure reaches X, with their hops, are exactly those whose impact lists X at that depth
+    for max_depth in (10, 2):
+        downstream = {ci.pk: {hurt.ci.pk: hurt.depth for hurt in ci_impact(ci, max_depth).cis} for ci in cis}
+        for hurt in cis:
+            expected = {broken: reach[hurt.pk] for broken, reach in downstream.items() if hurt.pk in reach}
+            assert ci_upstream(hurt, max_depth) == expected, hurt.name
+    assert ci_upstream(beyond) == {old.pk: 1}  # nothing passes through the retired CI
+    assert set(ci_upstream(app)) == {db.pk, web.pk, app.pk, node.pk, cluster.pk, balancer.pk} - {app.pk}
 
 
 def test_impact_names_the_services_hurt_including_the_broken_cis_own():

@@ -4,14 +4,17 @@ it touches or by impact, only within the window; a person corrects the link, aud
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from cmdb.choices import RelationshipKind
 from deployments import services
 from deployments.choices import CorrelationMethod, DeploymentState
-from deployments.correlation import deployment_cis
+from deployments.correlation import deployment_cis, incident_correlation
 from deployments.incidents import incident_correlation_correct, incident_open, incident_update
-from deployments.models import Deployment
+from deployments.models import Deployment, Incident
 from rdm_site.exceptions import InvalidInput, NotAllowed
 from rdm_site.models import AuditEvent
 from tests.cmdb.factories import RelationshipFactory
@@ -71,6 +74,35 @@ def test_an_incident_downstream_of_a_changed_ci_is_tied_to_it_by_impact(deployed
     assert (incident.deployment, incident.correlation) == (deployment, CorrelationMethod.IMPACT)
     alone = opened(ci=unrelated)
     assert (alone.deployment, alone.correlation) == (None, CorrelationMethod.NONE)
+
+
+def test_correlation_costs_the_same_queries_however_many_deployments_are_in_the_window(deployed):
+    # given an incident downstream of the deployment's CIs, correlated with one deployment in the window
+    governed, deployment = deployed
+    checkout = CiFactory(name="checkout", environment=governed.world.production)
+    RelationshipFactory(source=checkout, target=governed.targets[0].ci, kind=RelationshipKind.DEPENDS_ON)
+    incident = Incident(title="errors", severity="p3", ci=checkout, opened_at=timezone.now())
+    with CaptureQueriesContext(connection) as one:
+        assert incident_correlation(incident) == (deployment, CorrelationMethod.IMPACT)
+
+    # when five more deployments of the release finished in the window before it
+    for minutes in range(1, 6):
+        Deployment.objects.create(
+            service=deployment.service,
+            environment=deployment.environment,
+            process=deployment.process,
+            package=deployment.package,
+            version=deployment.version,
+            model=deployment.model,
+            state=DeploymentState.SUCCEEDED,
+            started_at=deployment.started_at - timedelta(minutes=minutes),
+            finished_at=deployment.finished_at - timedelta(minutes=minutes),
+        )
+
+    # then the answer is the same, for the same number of queries
+    with CaptureQueriesContext(connection) as six:
+        assert incident_correlation(incident) == (deployment, CorrelationMethod.IMPACT)
+    assert len(six) == len(one)
 
 
 def test_outside_the_window_nothing_is_tied(deployed):
