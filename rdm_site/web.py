@@ -193,8 +193,12 @@ def choices_as_ids(form) -> None:
     for field in form.fields.values():
         if isinstance(field, forms.ModelChoiceField) and estimated_count(field.queryset) > SELECT_AT_MOST:
             multiple = isinstance(field, forms.ModelMultipleChoiceField)
-            field.widget = IdsInput() if multiple else forms.NumberInput(attrs={"min": 1})
-            field.help_text = "Ids, comma separated" if multiple else "Id"
+            hint = "Ids, comma separated" if multiple else "Id"
+            field.widget = (
+                IdsInput(attrs={"placeholder": hint})
+                if multiple
+                else forms.NumberInput({"min": 1, "placeholder": hint})
+            )
 
 
 class ObjectListView(RdmPermissionRequiredMixin, SingleTableMixin, FilterView):
