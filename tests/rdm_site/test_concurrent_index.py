@@ -24,11 +24,8 @@ LOCK_WAIT = "2s"  # a writer that waits this long for a lock is blocked
 
 
 def _connect(autocommit: bool = False) -> psycopg.Connection:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"], user=settings["USER"], password=settings["PASSWORD"] or None,
-        host=settings["HOST"] or None, port=settings["PORT"] or None, autocommit=autocommit,
-    )  # fmt: skip
+    """A connection of its own to the test database, with Django's parameters (a socket directory included)."""
+    return psycopg.connect(**connection.get_connection_params(), autocommit=autocommit)
 
 
 def _copy_row_sql(template: ConfigurationItem, name: str) -> tuple[str, list]:
