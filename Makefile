@@ -36,7 +36,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora bench-load
+bench: bench-serving bench-rollout bench-rollout-io bench-api bench-pages bench-live bench-dora
 
 bench-serving: $(STAMP)
 	$(BIN)/python -m bench.serving
