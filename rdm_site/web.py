@@ -24,7 +24,7 @@ from django_tables2 import SingleTableMixin
 from rdm_site.actions import ActionRule, action_ensure
 from rdm_site.api.viewsets import viewset_transition
 from rdm_site.exceptions import DomainError, InvalidInput, NotAllowed, UnmetConditions
-from rdm_site.pagination import ListPaginator, cursor_arguments, estimated_count
+from rdm_site.pagination import ListPaginator, cursor_arguments
 from rdm_site.selectors import audit_events_for
 
 T = TypeVar("T")
@@ -188,10 +188,16 @@ class IdsInput(forms.TextInput):
         return super().format_value(value)
 
 
+def _more_than(queryset, bound: int) -> bool:
+    """Whether ``queryset`` holds more than ``bound`` rows, reading at most one row past the bound."""
+    return queryset.order_by()[: bound + 1].count() > bound
+
+
 def choices_as_ids(form) -> None:
     """Draw the form's choices of records as id inputs where the records are too many for a select."""
     for field in form.fields.values():
-        if isinstance(field, forms.ModelChoiceField) and estimated_count(field.queryset) > SELECT_AT_MOST:
+        # counted exactly up to the bound (a planner's estimate misjudges a small table never analysed)
+        if isinstance(field, forms.ModelChoiceField) and _more_than(field.queryset, SELECT_AT_MOST):
             multiple = isinstance(field, forms.ModelMultipleChoiceField)
             hint = "Ids, comma separated" if multiple else "Id"
             field.widget = (
