@@ -21,8 +21,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The suite waits on real servers and processes most of its time: TEST_PROCESSES pytest processes share it
+# (pytest-xdist, whole files each), each with its own test database, Redis database and Celery queue.
+TEST_PROCESSES ?= 3
+
 test: lint schema
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # The OpenAPI schema must generate, and validate, without a single warning.
 schema: $(STAMP)

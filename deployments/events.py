@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,8 +21,9 @@ from rdm_site.redis import redis_client
 logger = logging.getLogger(__name__)
 
 
-def channel_name(deployment_id: int) -> str:
-    return f"rdm:deployment:{deployment_id}"
+def channel_name(deployment_id: int | str) -> str:
+    """The deployment's Redis channel: ``rdm:deployment:{id}`` (``RDM_REDIS_CHANNEL_PREFIX`` names the ``rdm``)."""
+    return f"{settings.RDM_REDIS_CHANNEL_PREFIX}:deployment:{deployment_id}"
 
 
 class EventBatch:

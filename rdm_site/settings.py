@@ -75,6 +75,9 @@ def _celery_broker_url(redis_url: str) -> str:
 
 
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
+# Redis keeps keys per database but publishes on channels shared by the whole server: two installations on one
+# Redis server (each with a database of its own in REDIS_URL) need different prefixes for their live events.
+RDM_REDIS_CHANNEL_PREFIX = env.str("RDM_REDIS_CHANNEL_PREFIX", default="rdm")
 CELERY_TASK_DEFAULT_QUEUE = env.str("RDM_CELERY_QUEUE", default="rdm")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

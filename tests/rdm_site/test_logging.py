@@ -21,8 +21,9 @@ def json_log_stream():
 
 
 @pytest.mark.django_db
-def test_a_log_line_written_during_a_request_is_json_with_its_request_id(client, json_log_stream):
-    # when a request fails readiness (Django logs 5xx responses)
+def test_a_log_line_written_during_a_request_is_json_with_its_request_id(client, json_log_stream, settings):
+    # when a request fails readiness (Django logs 5xx responses): no worker ever served this queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = "a-queue-no-worker-serves"
     client.get("/readyz", headers={"X-Request-ID": "req-42"})
 
     # then the line is JSON and names the request
