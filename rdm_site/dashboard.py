@@ -12,8 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from django.contrib.auth.models import User
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
+from django.urls import reverse
 from django.utils import timezone
 
+from cmdb.choices import EnvironmentTier
 from cmdb.selectors import VersionCell, VersionMatrix, VersionRow, version_matrix
 from deployments.choices import (
     DEPLOYMENT_ACTIVE_STATES,
@@ -28,26 +30,22 @@ from deployments.els import CriterionResult, els_board, els_criteria_evaluate
 from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step
 from deployments.selectors import redeployable_places
-from deployments.services import step_available_actions
-from rdm_site.actions import actions_available
-from releases.actions import PACKAGE_ACTIONS, review_available_actions
+from deployments.services import RUN, RUN_CONTINUOUS
 from releases.choices import (
     CHANGE_OPEN_STATES,
     RELEASE_PRE_DEPLOYMENT_STATES,
-    REVIEW_OPEN_STATES,
-    PackageState,
-    PackageTransition,
+    ChangeType,
     ReleaseState,
-    ReviewState,
-    ReviewTransition,
 )
-from releases.models import ChangeRecord, FreezePeriod, PostImplementationReview, Release, ReleasePackage, ReleaseWindow
-from releases.permissions import DECIDE_REVIEW, WRITE_ANY_REVIEW
+from releases.models import ChangeRecord, FreezePeriod, Release, ReleaseWindow
 from releases.recurrence import zone
 from releases.selectors import (
     changes_awaiting_assessment_by,
     changes_awaiting_decision_by,
+    packages_awaiting_validation_by,
     releases_awaiting_decision_by,
+    reviews_awaiting_decision_by,
+    reviews_to_write_by,
 )
 
 # The columns of the pipeline board, in lifecycle order; the side states are shown as counts only.
@@ -68,7 +66,7 @@ CARDS_PER_COLUMN = 3
 SCHEDULE_DAYS = 28
 SCHEDULE_ITEMS = 60  # the soonest ones: a page that reads in a glance, whatever the number of plans
 ACTIVE_DEPLOYMENTS_SHOWN = 20
-REVIEWS_SHOWN = 10
+NEEDS_SHOWN = 5  # of each kind of thing waiting for the user; the rest are counted
 ELS_SHOWN = 8
 
 
@@ -109,21 +107,36 @@ def release_pipeline() -> Pipeline:
 # --- what waits for the user ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """One kind of thing waiting for the user: the first few (``NEEDS_SHOWN``) in the order they are to be
+    handled, how many there are, and the list page that shows them all, where one shows exactly those.
+    """
+
+    items: list
+    count: int
+    url: str = ""
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.items)
+
+
 @dataclass
 class NeedsAction:
-    release_decisions: list[Release]
-    change_decisions: list[ChangeRecord]
-    packages_to_validate: list[ReleasePackage]
-    changes_to_assess: list[ChangeRecord]
-    interventions: list[Step]
-    reviews_to_write: list[PostImplementationReview]
-    reviews_to_decide: list[PostImplementationReview]
+    release_decisions: Waiting
+    change_decisions: Waiting
+    packages_to_validate: Waiting
+    changes_to_assess: Waiting
+    interventions: Waiting
+    reviews_to_write: Waiting
+    reviews_to_decide: Waiting
 
     @property
     def total(self) -> int:
         return sum(
-            len(items)
-            for items in (
+            waiting.count
+            for waiting in (
                 self.release_decisions,
                 self.change_decisions,
                 self.packages_to_validate,
@@ -135,64 +148,51 @@ class NeedsAction:
         )
 
 
-def _packages_to_validate(user: User) -> list[ReleasePackage]:
-    """Built packages the package rule table lets ``user`` validate (never their own builds)."""
-    built = ReleasePackage.objects.filter(state=PackageState.BUILT).select_related("release", "built_by")
-    return [
-        package
-        for package in built.order_by("registered_at", "id")
-        if PackageTransition.VALIDATE in actions_available(PACKAGE_ACTIONS, package, user)
-    ]
-
-
-def _interventions_waiting(user: User) -> list[Step]:
-    """Manual intervention steps of running rollouts that wait for an answer ``user`` may give."""
-    waiting = (
-        Step.objects.filter(
-            executor=ManualInterventionExecutor.name, state=StepState.RUNNING, manual_answer="", kind=StepKind.DEPLOY
-        )
-        .select_related("deployment__service", "deployment__environment", "deployment__change", "target__ci")
-        .order_by("deadline", "id")
-    )
-    return [step for step in waiting if "answer" in step_available_actions(step, user)]
-
-
-def _reviews(user: User, action: str, **conditions) -> list[PostImplementationReview]:
-    """Post-implementation reviews matching ``conditions`` on which the review rule table offers ``user``
-    ``action``, the soonest due first (at most REVIEWS_SHOWN; a fixed number of queries).
+def _waiting(queryset: QuerySet, url: str = "") -> Waiting:
+    """The first ``NEEDS_SHOWN`` of ``queryset`` and its count, counted in the database (two queries always:
+    the cost does not depend on the amount of data).
     """
-    candidates = (
-        PostImplementationReview.objects.filter(**conditions)
-        .select_related("release", "service", "owner", "submitted_by")
-        .prefetch_related("release__services")
-        .order_by("due_on", "id")[:REVIEWS_SHOWN]
+    items = list(queryset[:NEEDS_SHOWN])
+    count = queryset.order_by().count()
+    return Waiting(items=items, count=count, url=url if count else "")
+
+
+def interventions_awaiting(user: User) -> QuerySet[Step]:
+    """Manual intervention steps of running rollouts waiting for an answer ``user`` may give, the soonest
+    deadline first: the step rule table (``run_problem``) in SQL, held to it by a test. Deployment Managers
+    answer any; Build/CI Engineers those of continuous deployments under a standard change (or, without a
+    change, outside production).
+    """
+    if not user.is_authenticated or not (user.has_perm(RUN) or user.has_perm(RUN_CONTINUOUS)):
+        return Step.objects.none()
+    waiting = Step.objects.filter(
+        executor=ManualInterventionExecutor.name, state=StepState.RUNNING, manual_answer="", kind=StepKind.DEPLOY
     )
-    return [review for review in candidates if action in review_available_actions(review, user)]
-
-
-def _reviews_to_write(user: User) -> list[PostImplementationReview]:
-    """Open reviews of the services ``user`` owns (or any, for those who may write any review)."""
-    mine = {} if user.has_perm(WRITE_ANY_REVIEW) else {"release__services__owner": user}
-    return _reviews(user, "update", state__in=REVIEW_OPEN_STATES, **mine)
-
-
-def _reviews_to_decide(user: User) -> list[PostImplementationReview]:
-    """Submitted reviews ``user`` may accept or return (never one they submitted)."""
-    if not user.has_perm(DECIDE_REVIEW):
-        return []
-    return _reviews(user, ReviewTransition.ACCEPT, state=ReviewState.SUBMITTED)
+    if not user.has_perm(RUN):
+        waiting = waiting.filter(deployment__continuous=True).filter(
+            Q(deployment__change__change_type=ChangeType.STANDARD)
+            | (Q(deployment__change__isnull=True) & ~Q(deployment__environment__tier=EnvironmentTier.PRODUCTION))
+        )
+    return waiting.select_related(
+        "deployment__service", "deployment__environment", "deployment__change", "target__ci"
+    ).order_by("deadline", "id")
 
 
 def needs_action(user: User) -> NeedsAction:
-    """Everything waiting for ``user``, as each record's rule table says (so it agrees with the buttons)."""
+    """What waits for ``user``, kind by kind, as each record's rule table says (so it agrees with the buttons):
+    the first few of each and their number, in two queries per kind whatever the amount of data.
+    """
+    queue = reverse("releases:change_queue")
     return NeedsAction(
-        release_decisions=releases_awaiting_decision_by(user),
-        change_decisions=changes_awaiting_decision_by(user),
-        packages_to_validate=_packages_to_validate(user),
-        changes_to_assess=changes_awaiting_assessment_by(user),
-        interventions=_interventions_waiting(user),
-        reviews_to_write=_reviews_to_write(user),
-        reviews_to_decide=_reviews_to_decide(user),
+        release_decisions=_waiting(
+            releases_awaiting_decision_by(user), f"{reverse('releases:release_list')}?awaiting_my_decision=true"
+        ),
+        change_decisions=_waiting(changes_awaiting_decision_by(user), queue),
+        packages_to_validate=_waiting(packages_awaiting_validation_by(user)),
+        changes_to_assess=_waiting(changes_awaiting_assessment_by(user), queue),
+        interventions=_waiting(interventions_awaiting(user)),
+        reviews_to_write=_waiting(reviews_to_write_by(user)),
+        reviews_to_decide=_waiting(reviews_awaiting_decision_by(user)),
     )
 
 

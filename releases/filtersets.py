@@ -20,6 +20,7 @@ from releases.models import (
     ReleaseWindow,
     TestRun,
 )
+from releases.selectors import releases_awaiting_decision_by
 
 DATE_LOOKUPS = ["gte", "lt"]
 # A yes/no filter that may be left out: "Any" rather than django-filter's "Unknown".
@@ -53,7 +54,14 @@ class FreezeOverrideFilterSet(django_filters.FilterSet):
 
 
 class ReleaseFilterSet(django_filters.FilterSet):
+    """Releases by state, type, policy, service, manager and planned start; ``awaiting_my_decision``: those
+    the caller may approve or reject now and has not decided on yet (``releases_awaiting_decision_by``).
+    """
+
     state = django_filters.MultipleChoiceFilter(choices=Release._meta.get_field("state").choices)
+    awaiting_my_decision = django_filters.BooleanFilter(
+        label="Awaiting my decision", method="filter_awaiting_my_decision", widget=ANY_YES_NO
+    )
 
     class Meta:
         model = Release
@@ -65,6 +73,13 @@ class ReleaseFilterSet(django_filters.FilterSet):
             "release_manager": ["exact"],
             "planned_start": DATE_LOOKUPS,
         }
+
+    def filter_awaiting_my_decision(self, queryset, name, value):
+        user = getattr(self.request, "user", None)
+        if value is None or user is None:
+            return queryset
+        awaiting = Q(pk__in=releases_awaiting_decision_by(user).order_by().values("pk"))
+        return queryset.filter(awaiting) if value else queryset.exclude(awaiting)
 
 
 class ReleasePackageFilterSet(django_filters.FilterSet):

@@ -76,7 +76,7 @@ def ownership_problem(actor: User | None, services: Iterable, any_permission: st
     )
 
 
-def _role_names(actor: User) -> set[str]:
+def role_names(actor: User) -> set[str]:
     """The actor's group names, read once per user object (as Django caches its permissions)."""
     if not hasattr(actor, "_rdm_role_names"):
         actor._rdm_role_names = set(actor.groups.values_list("name", flat=True))
@@ -86,7 +86,7 @@ def _role_names(actor: User) -> set[str]:
 def role_problem(actor: User | None, roles: Iterable[str], attempt: str) -> str | None:
     """The policy names the roles whose members may approve; holding the permission alone is not enough."""
     roles = list(roles)
-    if actor is None or not _role_names(actor).isdisjoint(roles):
+    if actor is None or not role_names(actor).isdisjoint(roles):
         return None
     return f"{_name(actor)} may not {attempt}: the policy lets only these roles approve: {', '.join(roles)}."
 

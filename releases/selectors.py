@@ -14,13 +14,13 @@ from rdm_site.roles import Role
 from releases.choices import (
     CHANGE_AUTHORISED_STATES,
     CHANGE_OPEN_STATES,
+    REVIEW_OPEN_STATES,
     ChangeState,
-    ChangeTransition,
     ChangeType,
     Decision,
     PackageState,
     ReleaseState,
-    ReleaseTransition,
+    ReviewState,
 )
 from releases.models import (
     Approval,
@@ -44,6 +44,11 @@ from releases.permissions import (
     APPROVE_EMERGENCY_CHANGE,
     APPROVE_RELEASE,
     ASSESS_CHANGE,
+    DECIDE_REVIEW,
+    VALIDATE_PACKAGE,
+    WRITE_ANY_REVIEW,
+    WRITE_REVIEW,
+    role_names,
 )
 
 
@@ -361,26 +366,36 @@ def package_details() -> QuerySet[ReleasePackage]:
     )
 
 
-def releases_awaiting_decision_by(user: User) -> list[Release]:
-    """Submitted releases ``user`` may approve or reject now and has not decided on yet. The release rule table
-    decides (role, ownership, segregation of duties), so this list agrees with the buttons on each release.
+def releases_awaiting_decision_by(user: User) -> QuerySet[Release]:
+    """Submitted releases ``user`` may approve or reject now and has not decided on yet, soonest planned first.
+    The release rule table's decider (``releases.actions``: the permission, a role the policy lists, ownership
+    for Service Owners, segregation of duties) said in SQL, so the list can be counted and cut in the database;
+    a test holds it to the rule table record by record.
     """
-    from releases.actions import RELEASE_ACTIONS  # the rule table reads this module: import it when asked
-
     if not user.is_authenticated or not user.has_perm(APPROVE_RELEASE):
-        return []
+        return Release.objects.none()
+    roles = sorted(role_names(user))
+    if not roles:
+        return Release.objects.none()  # the policy lets only roles it lists approve
     decided = Approval.objects.filter(release=OuterRef("pk"), approver=user, withdrawn_at__isnull=True)
+    built_by_user = ReleasePackage.objects.filter(release=OuterRef("pk"), built_by=user).exclude(
+        state=PackageState.SUPERSEDED  # the current package: the only one not superseded
+    )
     submitted = (
-        Release.objects.filter(state=ReleaseState.SUBMITTED)
+        Release.objects.filter(state=ReleaseState.SUBMITTED, policy__approver_roles__has_any_keys=roles)
         .exclude(Exists(decided))
         .exclude(release_manager=user)
         .exclude(requested_by=user)
-        .select_related("policy", "release_manager", "requested_by")
+        .exclude(Exists(built_by_user))
+    )
+    if not user.has_perm(APPROVE_ANY_RELEASE):
+        owned = Release.services.through.objects.filter(release_id=OuterRef("pk"), service__owner=user)
+        submitted = submitted.filter(Exists(owned))
+    return (
+        submitted.select_related("policy", "release_manager", "requested_by")
         .prefetch_related(Prefetch("services", Service.objects.select_related("owner")), _open_packages())
         .order_by("planned_start", "id")
     )
-    rule = RELEASE_ACTIONS[ReleaseTransition.APPROVE]
-    return [release for release in submitted if not rule.who_problems(release, user)]
 
 
 # --- change pages and the approvers' queue (the browser) -------------------------------------------
@@ -466,28 +481,75 @@ def changes_awaiting_decision() -> QuerySet[ChangeRecord]:
     )
 
 
-def changes_awaiting_decision_by(user: User) -> list[ChangeRecord]:
-    """Assessed changes ``user`` may approve or reject now: the change rule table decides (Change Approvers for
-    normal changes, Emergency Approvers for emergency ones, never the requester), so this list agrees with the
-    buttons on each change.
+def changes_awaiting_decision_by(user: User) -> QuerySet[ChangeRecord]:
+    """Assessed changes ``user`` may approve or reject now, soonest first: the change rule table's decider in
+    SQL (Change Approvers for normal changes, Emergency Approvers for emergency ones, never the requester),
+    held to the rule table by a test.
     """
-    from releases.actions import CHANGE_ACTIONS  # the rule table reads this module: import it when asked
+    if not user.is_authenticated:
+        return ChangeRecord.objects.none()
+    decidable = Q()
+    if user.has_perm(APPROVE_EMERGENCY_CHANGE):
+        decidable |= Q(change_type=ChangeType.EMERGENCY)
+    if user.has_perm(APPROVE_CHANGE):
+        decidable |= ~Q(change_type=ChangeType.EMERGENCY)
+    if not decidable:
+        return ChangeRecord.objects.none()
+    return changes_awaiting_decision().filter(decidable).exclude(requested_by=user)
 
-    if not user.is_authenticated or not (user.has_perm(APPROVE_CHANGE) or user.has_perm(APPROVE_EMERGENCY_CHANGE)):
-        return []
-    rule = CHANGE_ACTIONS[ChangeTransition.APPROVE]
-    return [change for change in changes_awaiting_decision() if not rule.who_problems(change, user)]
 
-
-def changes_awaiting_assessment_by(user: User) -> list[ChangeRecord]:
-    """Submitted changes ``user`` may assess now (the change rule table decides), soonest first."""
-    from releases.actions import CHANGE_ACTIONS
-
+def changes_awaiting_assessment_by(user: User) -> QuerySet[ChangeRecord]:
+    """Submitted changes ``user`` may assess now (the change rule table: whoever holds the permission),
+    soonest first.
+    """
     if not user.is_authenticated or not user.has_perm(ASSESS_CHANGE):
-        return []
-    rule = CHANGE_ACTIONS[ChangeTransition.ASSESS]
-    submitted = changes_table().filter(state=ChangeState.SUBMITTED).order_by("planned_start", "id")
-    return [change for change in submitted if not rule.who_problems(change, user)]
+        return ChangeRecord.objects.none()
+    return changes_table().filter(state=ChangeState.SUBMITTED).order_by("planned_start", "id")
+
+
+def packages_awaiting_validation_by(user: User) -> QuerySet[ReleasePackage]:
+    """Built packages ``user`` may validate, oldest first: the package rule table's validator in SQL (the
+    permission, never one's own build), held to the rule table by a test.
+    """
+    if not user.is_authenticated or not user.has_perm(VALIDATE_PACKAGE):
+        return ReleasePackage.objects.none()
+    return (
+        ReleasePackage.objects.filter(state=PackageState.BUILT)
+        .exclude(built_by=user)
+        .select_related("release", "built_by")
+        .order_by("registered_at", "id")
+    )
+
+
+def reviews_to_write_by(user: User) -> QuerySet[PostImplementationReview]:
+    """Open reviews ``user`` may write, the soonest due first: the review rule table's writer in SQL (the
+    permission, and a service of the release they own unless they may write any review).
+    """
+    if not user.is_authenticated or not user.has_perm(WRITE_REVIEW):
+        return PostImplementationReview.objects.none()
+    reviews = PostImplementationReview.objects.filter(state__in=REVIEW_OPEN_STATES)
+    if not user.has_perm(WRITE_ANY_REVIEW):
+        owned = Release.services.through.objects.filter(release_id=OuterRef("release_id"), service__owner=user)
+        reviews = reviews.filter(Exists(owned))
+    return _reviews_shown(reviews)
+
+
+def reviews_awaiting_decision_by(user: User) -> QuerySet[PostImplementationReview]:
+    """Submitted reviews ``user`` may accept or return (the permission, never one they submitted), the soonest
+    due first.
+    """
+    if not user.is_authenticated or not user.has_perm(DECIDE_REVIEW):
+        return PostImplementationReview.objects.none()
+    submitted = PostImplementationReview.objects.filter(state=ReviewState.SUBMITTED).exclude(submitted_by=user)
+    return _reviews_shown(submitted)
+
+
+def _reviews_shown(reviews: QuerySet[PostImplementationReview]) -> QuerySet[PostImplementationReview]:
+    return (
+        reviews.select_related("release", "service", "owner", "submitted_by")
+        .prefetch_related("release__services")
+        .order_by("due_on", "id")
+    )
 
 
 # --- post-implementation reviews (the browser) -------------------------------------------------------

@@ -10,14 +10,25 @@ from django.utils import timezone
 from cmdb.choices import CiState, CiType
 from deployments.choices import DeploymentModel, DeploymentState, ElsState, IncidentSeverity, StepKind, StepState
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step, Wave
-from rdm_site.dashboard import PIPELINE_STATES, SIDE_STATES
+from deployments.services import STEP_ACTIONS
+from rdm_site.dashboard import NEEDS_SHOWN, PIPELINE_STATES, SIDE_STATES, interventions_awaiting
 from rdm_site.roles import Role
+from releases.actions import CHANGE_ACTIONS, PACKAGE_ACTIONS, RELEASE_ACTIONS, REVIEW_ACTIONS
 from releases.choices import ChangeType, PackageState, ReleaseState, ReviewState
-from releases.models import PostImplementationReview
+from releases.models import Approval, ChangeRecord, PostImplementationReview, Release, ReleasePackage
+from releases.selectors import (
+    changes_awaiting_assessment_by,
+    changes_awaiting_decision_by,
+    packages_awaiting_validation_by,
+    releases_awaiting_decision_by,
+    reviews_awaiting_decision_by,
+    reviews_to_write_by,
+)
 from tests.deployments.factories import ProcessFactory
 from tests.factories import UserFactory
 from tests.releases.factories import (
     ChangeFactory,
+    ChangeTemplateFactory,
     ConfigurationItemFactory,
     EnvironmentFactory,
     FreezeFactory,
@@ -51,15 +62,11 @@ def landscape(db, people):
 def _deployment(landscape, state: str, **fields) -> Deployment:
     process = landscape["process"] or ProcessFactory(service=landscape["service"])
     landscape["process"] = process
+    fields = {"environment": landscape["environment"], **fields}
     return Deployment.objects.create(
-        service=landscape["service"],
-        environment=landscape["environment"],
-        process=process,
-        model=DeploymentModel.BIG_BANG,
-        version="2.0",
-        state=state,
+        service=landscape["service"], process=process, model=DeploymentModel.BIG_BANG, version="2.0", state=state,
         **fields,
-    )
+    )  # fmt: skip
 
 
 def grow(landscape, people, n: int) -> None:
@@ -173,38 +180,38 @@ def test_needs_my_action_follows_each_rule_table(client, people, landscape):
     grow(landscape, people, 1)
     client.force_login(people["rita"])
     needs = client.get("/").context["needs"]
-    assert len(needs.release_decisions) == 1  # submitted by someone else, approvable by a Release Manager
-    assert len(needs.packages_to_validate) == 1
-    assert needs.interventions == []  # a Release Manager runs no deployment
+    assert needs.release_decisions.count == 1  # submitted by someone else, approvable by a Release Manager
+    assert needs.packages_to_validate.count == 1
+    assert needs.interventions.count == 0  # a Release Manager runs no deployment
 
     client.force_login(people["builder"])
     needs = client.get("/").context["needs"]
-    assert needs.packages_to_validate == []  # nobody validates their own build
-    assert needs.release_decisions == []
+    assert needs.packages_to_validate.count == 0  # nobody validates their own build
+    assert needs.release_decisions.count == 0
 
     client.force_login(people["carl"])
     page = client.get("/")
     needs = page.context["needs"]
-    assert len(needs.change_decisions) == 1  # the normal one: emergency changes are the emergency CAB's
-    assert len(needs.changes_to_assess) == 1
+    assert needs.change_decisions.count == 1  # the normal one: emergency changes are the emergency CAB's
+    assert needs.changes_to_assess.count == 1
     assert 'data-change="' in page.content.decode()
 
     client.force_login(people["dan"])
     needs = client.get("/").context["needs"]
-    assert len(needs.interventions) == 1
-    assert len(needs.packages_to_validate) == 1
+    assert needs.interventions.count == 1
+    assert needs.packages_to_validate.count == 1
 
     client.force_login(landscape["service"].owner)
     page = client.get("/")
     needs = page.context["needs"]
-    assert len(needs.reviews_to_write) == 1  # the due one of their service; the submitted one waits for others
-    assert needs.reviews_to_decide == []
+    assert needs.reviews_to_write.count == 1  # the due one of their service; the submitted one waits for others
+    assert needs.reviews_to_decide.count == 0
     assert "overdue" in page.content.decode()
 
     client.force_login(people["rita"])
     needs = client.get("/").context["needs"]
-    assert needs.reviews_to_write == []  # a Release Manager accepts reviews and writes none
-    assert len(needs.reviews_to_decide) == 1
+    assert needs.reviews_to_write.count == 0  # a Release Manager accepts reviews and writes none
+    assert needs.reviews_to_decide.count == 1
 
     client.force_login(people["vera"])
     page = client.get("/")
@@ -230,3 +237,135 @@ def test_the_schedule_shows_each_item_in_its_own_zone_and_in_utc(client, people,
 @pytest.mark.django_db
 def test_the_dashboard_needs_sign_in(client):
     assert client.get("/").status_code == 302
+
+
+def _variety(landscape, people) -> None:
+    """Records each rule of "Needs my action" tells apart: whose they are, who built, requested or submitted
+    them, which roles their policy lists, which services and environments they touch."""
+    other_owner = UserFactory(username="other-owner", roles=[Role.SERVICE_OWNER])
+    elsewhere = ServiceFactory(name="Elsewhere", owner=other_owner)
+    staging = EnvironmentFactory(name="staging", tier="staging")
+    owners_only = PolicyFactory(approver_roles=[Role.SERVICE_OWNER])
+    common = {"policy": landscape["policy"], "services": [landscape["service"]], "release_manager": people["manager"]}
+    submitted = {**common, "state": ReleaseState.SUBMITTED}
+    ReleaseFactory(**{**submitted, "release_manager": people["rita"]})
+    ReleaseFactory(**submitted, requested_by=people["carl"])
+    ReleaseFactory(**{**submitted, "policy": owners_only})
+    ReleaseFactory(**{**submitted, "services": [elsewhere]})
+    PackageFactory(release=ReleaseFactory(**submitted), state=PackageState.BUILT, built_by=people["rita"])
+    PackageFactory(release=ReleaseFactory(**submitted), state=PackageState.SUPERSEDED, built_by=people["rita"])
+    for built_by in (people["rita"], people["dan"]):
+        PackageFactory(release=ReleaseFactory(**common), state=PackageState.BUILT, built_by=built_by)
+    template = ChangeTemplateFactory()
+    for change_type in (ChangeType.NORMAL, ChangeType.EMERGENCY, ChangeType.STANDARD):
+        kind = {"change_type": change_type, "template": template if change_type == ChangeType.STANDARD else None}
+        ChangeFactory(state="assessed", requested_by=people["carl"], **kind)
+        ChangeFactory(state="submitted", requested_by=people["dan"], **kind)
+    for release, submitted_by in (
+        (ReleaseFactory(**{**common, "services": [elsewhere]}), None),
+        (None, people["rita"]),
+    ):
+        PostImplementationReview.objects.create(
+            release=release or ReleaseFactory(**common),
+            service=landscape["service"],
+            owner=other_owner,
+            state=ReviewState.SUBMITTED if submitted_by else ReviewState.DUE,
+            due_on=timezone.localdate(),
+            submitted_by=submitted_by,
+        )
+    standard = ChangeFactory(state="scheduled", change_type=ChangeType.STANDARD, template=template)
+    for environment, change in (
+        (landscape["environment"], standard),
+        (staging, None),
+        (landscape["environment"], None),
+    ):
+        deployment = _deployment(landscape, DeploymentState.RUNNING, environment=environment, continuous=True)
+        deployment.change = change
+        deployment.save(update_fields=["change"])
+        wave = Wave.objects.create(deployment=deployment, index=0, name="all")
+        Step.objects.create(
+            deployment=deployment, wave=wave, kind=StepKind.DEPLOY, position=0, name="confirm",
+            executor="manual_intervention", state=StepState.RUNNING, idempotency_key=f"{deployment.pk}-0",
+        )  # fmt: skip
+
+
+def _by_the_rule_table(rules: dict, name: str, candidates, user) -> list[int]:
+    rule = rules[name]
+    return [record.pk for record in candidates if rule.legal(record) and not rule.who_problems(record, user)]
+
+
+@pytest.mark.django_db
+def test_each_waiting_list_agrees_with_its_rule_table_record_by_record(people, landscape):
+    """The lists are said in SQL (to be counted there); the rule tables decide the buttons: every user, every
+    record, the same answer, in the same order."""
+    grow(landscape, people, 1)
+    _variety(landscape, people)
+    users = [
+        *people.values(),
+        landscape["service"].owner,
+        UserFactory(username="erin", roles=[Role.EMERGENCY_APPROVER]),
+        UserFactory(username="all", roles=list(Role)),
+    ]
+    waiting_steps = Step.objects.filter(
+        executor="manual_intervention", state=StepState.RUNNING, manual_answer="", kind=StepKind.DEPLOY
+    ).order_by("deadline", "id")
+    submitted = Release.objects.filter(state=ReleaseState.SUBMITTED).order_by("planned_start", "id")
+    changes = ChangeRecord.objects.order_by("planned_start", "id")
+    reviews = PostImplementationReview.objects.order_by("due_on", "id")
+    for user in users:
+        decided = set(
+            Approval.objects.filter(approver=user, withdrawn_at__isnull=True).values_list("release", flat=True)
+        )
+        expected = {
+            "releases": _by_the_rule_table(
+                RELEASE_ACTIONS, "approve", [r for r in submitted if r.pk not in decided], user
+            ),
+            "change decisions": _by_the_rule_table(CHANGE_ACTIONS, "approve", changes.filter(state="assessed"), user),
+            "assessments": _by_the_rule_table(CHANGE_ACTIONS, "assess", changes.filter(state="submitted"), user),
+            "packages": _by_the_rule_table(
+                PACKAGE_ACTIONS, "validate", ReleasePackage.objects.order_by("registered_at", "id"), user
+            ),
+            "interventions": _by_the_rule_table(STEP_ACTIONS, "answer", waiting_steps, user),
+            "reviews to write": _by_the_rule_table(REVIEW_ACTIONS, "update", reviews, user),
+            "reviews to decide": _by_the_rule_table(REVIEW_ACTIONS, "accept", reviews, user),
+        }
+        found = {
+            "releases": releases_awaiting_decision_by(user),
+            "change decisions": changes_awaiting_decision_by(user),
+            "assessments": changes_awaiting_assessment_by(user),
+            "packages": packages_awaiting_validation_by(user),
+            "interventions": interventions_awaiting(user),
+            "reviews to write": reviews_to_write_by(user),
+            "reviews to decide": reviews_awaiting_decision_by(user),
+        }
+        assert {kind: [record.pk for record in rows] for kind, rows in found.items()} == expected, user.username
+    # the data tells the rules apart: someone sees each kind, and nobody sees everything of a kind
+    assert all(releases_awaiting_decision_by(user).exists() for user in (people["rita"], users[-1]))
+    assert interventions_awaiting(people["builder"]).count() not in (0, waiting_steps.count())
+
+
+@pytest.mark.django_db
+def test_needs_my_action_shows_the_first_few_of_each_kind_and_counts_them_all(client, people, landscape):
+    grow(landscape, people, NEEDS_SHOWN + 3)
+    client.force_login(people["rita"])
+    page = client.get("/")
+    needs = page.context["needs"]
+    releases = list(releases_awaiting_decision_by(people["rita"]))
+    assert needs.release_decisions.count == len(releases) == NEEDS_SHOWN + 3
+    assert needs.release_decisions.items == releases[:NEEDS_SHOWN]  # the soonest planned first, as before
+    assert needs.packages_to_validate.count == NEEDS_SHOWN + 3
+    assert len(needs.packages_to_validate.items) == NEEDS_SHOWN
+    assert needs.reviews_to_decide.count == NEEDS_SHOWN + 3
+    assert needs.total == 3 * (NEEDS_SHOWN + 3)
+    html = page.content.decode()
+    assert f"{needs.total} waiting" in html
+    all_releases = "/releases/?awaiting_my_decision=true"
+    assert f'<a href="{all_releases}">All {NEEDS_SHOWN + 3}</a>' in html
+    assert "and 3 more" in html  # packages and reviews: no list shows exactly those, so they are counted
+
+    listed = client.get(all_releases)  # the link leads to exactly those releases
+    assert {release.pk for release in listed.context["table"].data} == {release.pk for release in releases}
+
+    client.force_login(people["carl"])
+    html = client.get("/").content.decode()
+    assert f'<a href="/changes/queue/">All {NEEDS_SHOWN + 3}</a>' in html  # the CAB queue lists them all

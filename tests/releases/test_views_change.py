@@ -121,7 +121,7 @@ def test_the_queue_splits_emergency_and_normal_changes_for_the_approver(client, 
 def test_a_change_approver_sees_no_emergency_change_in_their_queue(client, world):
     _assessed(world, ChangeType.EMERGENCY)
     normal = _assessed(world, start=timezone.now() + timedelta(days=5))
-    assert changes_awaiting_decision_by(world.people.ca) == [normal]
+    assert list(changes_awaiting_decision_by(world.people.ca)) == [normal]
 
 
 def test_rejecting_from_the_queue_records_the_comment_and_comes_back(client, world):

@@ -128,12 +128,12 @@ def test_another_release_manager_approves_with_a_comment(client, world):
 def test_approvals_awaiting_a_user_agree_with_the_rule_table(world):
     release = _submitted(world)
     p = world.people
-    assert releases_awaiting_decision_by(p.rm2) == [release]
-    assert releases_awaiting_decision_by(p.so) == [release]
+    assert list(releases_awaiting_decision_by(p.rm2)) == [release]
+    assert list(releases_awaiting_decision_by(p.so)) == [release]
     for nobody in (p.rm, p.so_other, p.viewer, p.ca):
-        assert releases_awaiting_decision_by(nobody) == []
+        assert list(releases_awaiting_decision_by(nobody)) == []
     services.release_approve(release=release, actor=p.so)
-    assert releases_awaiting_decision_by(p.so) == []
+    assert list(releases_awaiting_decision_by(p.so)) == []
 
 
 def test_the_builder_may_not_validate_their_package_but_a_deployment_manager_may(client, world):
