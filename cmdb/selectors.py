@@ -1,6 +1,7 @@
 """Reads of the CMDB: the lists (loaded for what they show), impact analysis, what version is where, baseline
 diffs."""
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +68,33 @@ class ImpactedService:
 
 
 @dataclass(frozen=True)
+class ImpactDepth:
+    depth: int
+    cis: int  # CIs hurt at this depth
+    services: int  # services whose nearest hurt CI is at this depth
+
+
+@dataclass(frozen=True)
 class Impact:
-    cis: list[ImpactedCi]  # nearest first; the broken CI itself is not listed
-    services: list[ImpactedService]  # nearest first
+    cis: list[ImpactedCi]  # nearest first, from ``offset``: all of them, or the window asked for; never the broken CI
+    services: list[ImpactedService]  # all of them, nearest first
+    ci_count: int  # every CI hurt, whatever the window
+    cis_per_depth: dict[int, int]  # every CI hurt, by depth
+    offset: int = 0
+    limit: int | None = None  # the window's size; None: every CI from ``offset``
+
+    @property
+    def service_count(self) -> int:
+        return len(self.services)
+
+    @property
+    def depths(self) -> list[ImpactDepth]:
+        """How many CIs and services are hurt at each depth, nearest first."""
+        services = Counter(hurt.depth for hurt in self.services)
+        return [
+            ImpactDepth(depth, self.cis_per_depth.get(depth, 0), services.get(depth, 0))
+            for depth in sorted(set(self.cis_per_depth) | set(services))
+        ]
 
 
 # One recursive CTE walks the graph breadth first, following each relationship the way impact travels
@@ -79,6 +104,9 @@ class Impact:
 # neighbour's state, by index: LATERAL and the scalar subquery leave the planner no join order to get
 # wrong, so the walk stays fast even when table statistics are stale (say, right after a large import).
 # Retired CIs are out of service: they neither suffer nor pass on impact.
+# The same statement then answers what a page needs, so a blast radius of ten thousand CIs never leaves the
+# database whole: the window of CIs asked for (nearest first: depth, name, id), the number of CIs per depth,
+# and every service with the depth of its nearest hurt CI. Rows read (kind, id, depth, position or count).
 _IMPACT_SQL = f"""
 WITH RECURSIVE reach(ci_id, depth) AS (
     SELECT %(root)s::bigint, 0
@@ -96,10 +124,19 @@ WITH RECURSIVE reach(ci_id, depth) AS (
     AND (SELECT ci.state FROM {ConfigurationItem._meta.db_table} AS ci WHERE ci.id = step.downstream)
         <> ALL(%(terminal)s)
 ),
-impact(ci_id, depth) AS (SELECT ci_id, MIN(depth) FROM reach GROUP BY ci_id)
-SELECT ci.*, impact.depth AS impact_depth
-FROM impact JOIN {ConfigurationItem._meta.db_table} AS ci ON ci.id = impact.ci_id
-ORDER BY impact.depth, ci.name, ci.id
+impact(ci_id, depth) AS (SELECT ci_id, MIN(depth) FROM reach GROUP BY ci_id),
+hurt AS MATERIALIZED (
+    SELECT impact.ci_id, impact.depth, ci.name, ci.service_id
+    FROM impact JOIN {ConfigurationItem._meta.db_table} AS ci ON ci.id = impact.ci_id
+)
+SELECT 'ci', ci_id, depth, position FROM (
+    SELECT ci_id, depth, ROW_NUMBER() OVER (ORDER BY depth, name, ci_id) AS position
+    FROM hurt WHERE ci_id <> %(root)s ORDER BY depth, name, ci_id LIMIT %(limit)s OFFSET %(offset)s
+) AS window_shown
+UNION ALL
+SELECT 'depth', NULL, depth, COUNT(*) FROM hurt WHERE ci_id <> %(root)s GROUP BY depth
+UNION ALL
+SELECT 'service', service_id, MIN(depth), NULL FROM hurt WHERE service_id IS NOT NULL GROUP BY service_id
 """
 
 
@@ -119,21 +156,34 @@ def _walk_params(ci: ConfigurationItem, max_depth: int) -> dict[str, Any]:
     }
 
 
-def ci_impact(ci: ConfigurationItem, max_depth: int = 10) -> Impact:
-    """Every CI and service hurt when ``ci`` breaks, each with how far away it is (up to ``max_depth`` hops).
+def ci_impact(ci: ConfigurationItem, max_depth: int = 10, *, limit: int | None = None, offset: int = 0) -> Impact:
+    """The CIs and services hurt when ``ci`` breaks, each with how far away it is (up to ``max_depth`` hops):
+    every service, the CIs nearest first (``limit`` of them from ``offset``, or all), and how many CIs are
+    hurt in all and at each depth.
 
-    At most three queries whatever the size of the graph: the walk itself, then the environments and
-    services of the CIs it found.
+    Three queries whatever the size of the graph: the walk with its counts, then the CIs shown (with their
+    environments and services) and the services hurt.
     """
-    params = _walk_params(ci, max_depth)
-    found = list(ConfigurationItem.objects.raw(_IMPACT_SQL, params).prefetch_related("environment", "service"))
-    services: dict[Service, int] = {}
-    for hurt in found:
-        if hurt.service is not None and hurt.service not in services:  # rows come nearest first
-            services[hurt.service] = hurt.impact_depth
+    if (limit is not None and limit < 0) or offset < 0:
+        raise ValueError("limit and offset may not be negative")
+    with connection.cursor() as cursor:
+        cursor.execute(_IMPACT_SQL, {**_walk_params(ci, max_depth), "limit": limit, "offset": offset})
+        rows = cursor.fetchall()
+    shown = sorted((position, pk, depth) for kind, pk, depth, position in rows if kind == "ci")
+    per_depth = {depth: count for kind, _, depth, count in rows if kind == "depth"}
+    service_depths = {pk: depth for kind, pk, depth, _ in rows if kind == "service"}
+    found = ConfigurationItem.objects.select_related("environment", "service").in_bulk([pk for _, pk, _ in shown])
+    services = Service.objects.in_bulk(service_depths)
     return Impact(
-        cis=[ImpactedCi(ci=hurt, depth=hurt.impact_depth) for hurt in found if hurt.pk != ci.pk],
-        services=[ImpactedService(service=service, depth=depth) for service, depth in services.items()],
+        cis=[ImpactedCi(ci=found[pk], depth=depth) for _, pk, depth in shown if pk in found],
+        services=[
+            ImpactedService(service=service, depth=service_depths[pk])
+            for pk, service in sorted(services.items(), key=lambda item: (service_depths[item[0]], item[1].name))
+        ],
+        ci_count=sum(per_depth.values()),
+        cis_per_depth=dict(sorted(per_depth.items())),
+        offset=offset,
+        limit=limit,
     )
 
 
@@ -218,12 +268,14 @@ def ci_live_dependents(ci: ConfigurationItem) -> list[ConfigurationItem]:
     return list(dependents.select_related("environment").distinct().order_by("name", "id"))
 
 
-def ci_impact_graph(ci: ConfigurationItem, max_depth: int = 10) -> ImpactGraph:
-    """``ci_impact`` with the relationships along which the failure travels, to draw and explain it.
+def ci_impact_graph(ci: ConfigurationItem, max_depth: int = 10, *, nearest: int | None = None) -> ImpactGraph:
+    """``ci_impact`` with the relationships along which the failure travels, to draw and explain it: for the
+    ``nearest`` CIs (all when None). Those nearest are every CI closer than the farthest of them, so each one's
+    shortest paths run among them.
 
     One query more than ``ci_impact``: the relationships between the CIs found.
     """
-    impact = ci_impact(ci, max_depth=max_depth)
+    impact = ci_impact(ci, max_depth=max_depth, limit=nearest)
     cis = {ci.pk: ci, **{hurt.ci.pk: hurt.ci for hurt in impact.cis}}
     depths = {ci.pk: 0, **{hurt.ci.pk: hurt.depth for hurt in impact.cis}}
     carrying: list[Relationship] = []

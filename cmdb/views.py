@@ -4,6 +4,7 @@ environments and baselines (and their diffs). Every write calls the ``cmdb.servi
 """
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView
 from django_tables2 import RequestConfig
@@ -140,9 +141,14 @@ class ConfigurationItemTransitionView(TransitionView):
     viewset = ConfigurationItemViewSet
 
 
+IMPACT_GRAPH_NODES = 200  # the graph draws the nearest ones; more is a hairball that takes seconds to lay out
+IMPACT_TABLE_ROWS = 50
+
+
 class ConfigurationItemImpactView(RdmPermissionRequiredMixin, TemplateView):
-    """Everything hurt when a CI breaks, to ``max_depth`` hops: a graph (cytoscape.js) over a table that
-    says the same without JavaScript.
+    """What is hurt when a CI breaks, to ``max_depth`` hops: the totals and every service, a graph of the
+    nearest CIs (cytoscape.js) and a table of them all, a page at a time, that says the same without
+    JavaScript.
     """
 
     template_name = "cmdb/configurationitem_impact.html"
@@ -157,19 +163,36 @@ class ConfigurationItemImpactView(RdmPermissionRequiredMixin, TemplateView):
             max_depth, depth_problems = given.validated_data["max_depth"], []
         else:
             max_depth, depth_problems = given.fields["max_depth"].default, given.errors["max_depth"]
-        graph = selectors.ci_impact_graph(ci, max_depth=max_depth)
+        number = _page_number(self.request.GET.get("page"))
+        # the nearest CIs up to the page's last row: each one's shortest paths run among them
+        graph = selectors.ci_impact_graph(
+            ci, max_depth=max_depth, nearest=max(IMPACT_GRAPH_NODES, number * IMPACT_TABLE_ROWS)
+        )
+        page = Paginator(range(graph.impact.ci_count), IMPACT_TABLE_ROWS).get_page(number)
         return super().get_context_data(
             object=ci,
             graph=graph,
+            rows=graph.steps[page.start_index() - 1 : page.end_index()],
+            page_obj=page,
+            graph_nodes=min(IMPACT_GRAPH_NODES, graph.impact.ci_count),
             max_depth=max_depth,
             depth_problems=depth_problems,
-            graph_data=impact_graph_data(graph),
+            graph_data=impact_graph_data(graph, IMPACT_GRAPH_NODES),
             **kwargs,
         )
 
 
-def impact_graph_data(graph: selectors.ImpactGraph) -> dict:
-    """The impact graph as the page's script draws it: nodes (the broken CI first) and edges."""
+def _page_number(given: str | None) -> int:
+    """A page number from the query string: 1 when missing or not a positive number."""
+    try:
+        return max(int(given or 1), 1)
+    except ValueError:
+        return 1
+
+
+def impact_graph_data(graph: selectors.ImpactGraph, nodes: int) -> dict:
+    """The nearest ``nodes`` CIs of the impact graph as the page's script draws it: nodes (the broken CI
+    first) and the edges between them."""
 
     def node(ci: ConfigurationItem, depth: int) -> dict:
         return {
@@ -181,8 +204,10 @@ def impact_graph_data(graph: selectors.ImpactGraph) -> dict:
             "url": ci.get_absolute_url(),
         }
 
+    steps = graph.steps[:nodes]
+    drawn = {graph.root.pk, *(step.ci.pk for step in steps)}
     return {
-        "nodes": [node(graph.root, 0), *(node(step.ci, step.depth) for step in graph.steps)],
+        "nodes": [node(graph.root, 0), *(node(step.ci, step.depth) for step in steps)],
         "edges": [
             {
                 "id": str(relationship.pk),
@@ -191,6 +216,7 @@ def impact_graph_data(graph: selectors.ImpactGraph) -> dict:
                 "kind": relationship.get_kind_display(),
             }
             for relationship in graph.relationships
+            if relationship.source_id in drawn and relationship.target_id in drawn
         ],
     }
 

@@ -7,11 +7,15 @@ only through the lifecycle actions (``POST /api/v1/cis/{id}/<transition>/``), wh
 from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.utils.urls import replace_query_param
 
 from cmdb.actions import CI_ACTIONS, ci_available_actions
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
 from rdm_site.domain import REASON_MAX_LENGTH
 from rdm_site.representations import representation_register
+
+IMPACT_PAGE_SIZE = 100  # CIs per page of an impact analysis, unless ``limit`` says otherwise
+IMPACT_PAGE_MAX = 1000
 
 
 class UsernameField(serializers.SlugRelatedField):
@@ -178,13 +182,51 @@ class ImpactedServiceSerializer(serializers.Serializer):
     depth = serializers.IntegerField(help_text="Depth of its nearest hurt CI; 0 when the broken CI is its own.")
 
 
+class ImpactDepthSerializer(serializers.Serializer):
+    depth = serializers.IntegerField()
+    cis = serializers.IntegerField(help_text="CIs hurt at this depth.")
+    services = serializers.IntegerField(help_text="Services whose nearest hurt CI is at this depth.")
+
+
 class ImpactSerializer(serializers.Serializer):
-    cis = ImpactedCiSerializer(many=True, help_text="Nearest first; the broken CI itself is not listed.")
-    services = ImpactedServiceSerializer(many=True, help_text="Nearest first.")
+    """A blast radius of any size: the totals, every service, and the hurt CIs a page at a time (``limit``
+    from ``offset``, nearest first)."""
+
+    ci_count = serializers.IntegerField(help_text="Every CI hurt, whatever the page; the broken CI is not counted.")
+    service_count = serializers.IntegerField(help_text="Every service hurt, its own included.")
+    depths = ImpactDepthSerializer(many=True, help_text="How many CIs and services are hurt at each depth.")
+    next = serializers.SerializerMethodField(help_text="The next page of CIs; null on the last one.")
+    previous = serializers.SerializerMethodField(help_text="The previous page of CIs; null on the first one.")
+    cis = ImpactedCiSerializer(
+        many=True,
+        help_text="This page of the CIs hurt, nearest first (by depth, then name and id); the broken CI itself "
+        "is not listed.",
+    )
+    services = ImpactedServiceSerializer(many=True, help_text="All of them, nearest first.")
+
+    def get_next(self, impact) -> str | None:
+        if impact.limit is None or impact.offset + impact.limit >= impact.ci_count:
+            return None
+        return self._page_link(impact.offset + impact.limit)
+
+    def get_previous(self, impact) -> str | None:
+        if impact.limit is None or impact.offset == 0:
+            return None
+        return self._page_link(max(impact.offset - impact.limit, 0))
+
+    def _page_link(self, offset: int) -> str:
+        return replace_query_param(self.context["request"].build_absolute_uri(), "offset", offset)
 
 
 class ImpactQuerySerializer(serializers.Serializer):
     max_depth = serializers.IntegerField(min_value=1, max_value=50, default=10, help_text="How many hops to follow.")
+
+
+class ImpactPageQuerySerializer(ImpactQuerySerializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=IMPACT_PAGE_MAX, default=IMPACT_PAGE_SIZE, help_text="How many CIs to list."
+    )
+    offset = serializers.IntegerField(min_value=0, default=0, help_text="How many of the nearest CIs to skip.")
 
 
 class VersionCellSerializer(serializers.Serializer):

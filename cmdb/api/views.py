@@ -24,7 +24,7 @@ from cmdb.api.serializers import (
     BaselineTakeSerializer,
     ConfigurationItemSerializer,
     EnvironmentSerializer,
-    ImpactQuerySerializer,
+    ImpactPageQuerySerializer,
     ImpactSerializer,
     ImportFileSerializer,
     ImportResultSerializer,
@@ -194,16 +194,20 @@ class ConfigurationItemViewSet(ServiceBackedViewSet):
     retire = _lifecycle_action(CiTransition.RETIRE)
 
     @extend_schema(
-        summary="Every CI and service hurt when this CI breaks, nearest first.",
-        parameters=[ImpactQuerySerializer],
+        summary="Every CI and service hurt when this CI breaks: the totals, every service, the CIs a page at a "
+        "time, nearest first.",
+        description="A broken CI may hurt thousands: `ci_count`, `service_count` and `depths` count them all, "
+        "`services` lists them all, and `cis` holds `limit` CIs from `offset` (nearest first); `next` and "
+        "`previous` link the neighbouring pages.",
+        parameters=[ImpactPageQuerySerializer],
         responses={200: ImpactSerializer, 400: PROBLEMS[400], **READ_PROBLEMS},
     )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def impact(self, request, pk=None):
-        given = ImpactQuerySerializer(data=request.query_params)
+        given = ImpactPageQuerySerializer(data=request.query_params)
         given.is_valid(raise_exception=True)
-        impact = selectors.ci_impact(self.get_object(), max_depth=given.validated_data["max_depth"])
-        return Response(ImpactSerializer(impact).data)
+        impact = selectors.ci_impact(self.get_object(), **given.validated_data)
+        return Response(ImpactSerializer(impact, context={"request": request}).data)
 
     @extend_schema(
         summary="The relationships this CI takes part in, as source or as target.",

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from cmdb.models import Baseline, ConfigurationItem
 from tests.browser.conftest import axe_violations, shot, sign_in
+from tests.cmdb.factories import ServiceFactory, blast_radius
 
 BAD_IMPORT = (
     "name,environment,type,version,service\n"
@@ -82,3 +83,23 @@ def test_a_release_manager_takes_a_baseline_and_compares_it_with_the_first_one(p
     expect(version.locator(".rdm-diff-new")).to_have_text("PostgreSQL 18")
     expect(page.locator(".rdm-diff-removed")).to_contain_text("web-shop")  # not a Payments CI
     assert axe_violations(page) == []
+
+
+def test_a_service_owner_reads_a_blast_radius_of_1200_cis_a_page_at_a_time(page):
+    root = ConfigurationItem.objects.get(name="orders-db", environment__name="production")
+    blast_radius(root, near=200, behind_each=5, services=[ServiceFactory(name=f"Batch {n}") for n in range(3)])
+    sign_in(page, "sophie.owner")
+    page.goto(f"/cis/{root.pk}/impact/")
+
+    expect(page.locator('[data-total="cis"]')).to_have_text("1,204")  # and the demo's four
+    expect(page.locator("#impact-graph-note")).to_have_text(
+        "Graph shows the nearest 200 of 1,204 CIs hurt; the table lists them all."
+    )
+    expect(page.locator("#impact-graph canvas").first).to_be_attached()
+    table = page.locator(".rdm-impact-table")
+    expect(table.locator("tbody tr")).to_have_count(50)
+    page.locator(".rdm-pagination").get_by_role("link", name="Next").click()
+    expect(page.locator(".rdm-pagination")).to_contain_text("Page 2 of 25")
+    expect(table.locator("tbody tr")).to_have_count(50)
+    assert axe_violations(page) == []
+    shot(page, "cmdb-impact-1200")

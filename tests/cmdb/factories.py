@@ -46,3 +46,31 @@ class RelationshipFactory(factory.django.DjangoModelFactory):
     source = factory.SubFactory(ConfigurationItemFactory)
     target = factory.SubFactory(ConfigurationItemFactory)
     kind = RelationshipKind.DEPENDS_ON
+
+
+def blast_radius(root: ConfigurationItem, near: int, behind_each: int, services: list[Service]) -> None:
+    """``near`` CIs depending on ``root`` and ``behind_each`` more depending on each of them (depth 2), in
+    ``root``'s environment, their services taken in turn: a large blast radius in four bulk inserts."""
+
+    def cis(names: list[str]) -> list[ConfigurationItem]:
+        made = [
+            ConfigurationItem(
+                name=name,
+                ci_type=CiType.APPLICATION,
+                state=CiState.LIVE,
+                environment=root.environment,
+                service=services[number % len(services)],
+            )
+            for number, name in enumerate(names)
+        ]
+        return ConfigurationItem.objects.bulk_create(made)
+
+    first = cis([f"near-{number:05d}" for number in range(near)])
+    Relationship.objects.bulk_create(
+        Relationship(source=ci, target=root, kind=RelationshipKind.DEPENDS_ON) for ci in first
+    )
+    second = cis([f"far-{number:05d}" for number in range(near * behind_each)])
+    Relationship.objects.bulk_create(
+        Relationship(source=ci, target=first[number // behind_each], kind=RelationshipKind.DEPENDS_ON)
+        for number, ci in enumerate(second)
+    )

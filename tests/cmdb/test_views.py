@@ -9,12 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from cmdb import selectors
 from cmdb.api.parsers import IMPORT_MAX_BYTES
 from cmdb.choices import CiState, Criticality
 from cmdb.demo import demo_cmdb_load
 from cmdb.models import Baseline, ConfigurationItem, Service
 from cmdb.services import baseline_take
-from tests.cmdb.factories import ConfigurationItemFactory, EnvironmentFactory, ServiceFactory
+from cmdb.views import IMPACT_GRAPH_NODES, IMPACT_TABLE_ROWS
+from tests.cmdb.factories import ConfigurationItemFactory, EnvironmentFactory, ServiceFactory, blast_radius
 
 pytestmark = pytest.mark.django_db
 
@@ -147,6 +149,39 @@ def test_the_impact_depth_is_checked_as_the_api_checks_it(client, people):
     refused = client.get(reverse("cmdb:ci_impact", args=[orders_db.pk]), {"max_depth": 500})
     assert refused.status_code == 200
     assert "Hops to follow:" in refused.content.decode()
+
+
+def test_a_huge_blast_radius_shows_its_totals_a_page_of_the_table_and_the_nearest_in_the_graph(client, people):
+    root = _ci("orders-db")
+    blast_radius(root, near=200, behind_each=5, services=[ServiceFactory(name=f"Hurt {n}") for n in range(3)])
+    client.force_login(people["vera.viewer"])
+    url = reverse("cmdb:ci_impact", args=[root.pk])
+    everything = selectors.ci_impact(root).ci_count  # the demo's own dependents as well as the 1,200
+    assert everything > 1200
+
+    page = client.get(url)
+    html = page.content.decode()
+    assert f'data-total="cis">{everything:,}<' in html
+    assert f"Graph shows the nearest {IMPACT_GRAPH_NODES} of {everything:,} CIs hurt" in html
+    graph = page.context["graph_data"]
+    assert len(graph["nodes"]) == IMPACT_GRAPH_NODES + 1  # and the broken CI
+    drawn = {node["id"] for node in graph["nodes"]}
+    assert all(edge["source"] in drawn and edge["target"] in drawn for edge in graph["edges"])
+    first_rows = [step.ci.pk for step in page.context["rows"]]
+    assert len(first_rows) == IMPACT_TABLE_ROWS
+    assert html.count("<tr data-ci=") == IMPACT_TABLE_ROWS
+    assert 'data-depth="2"' in html
+
+    last_number = -(-everything // IMPACT_TABLE_ROWS)
+    last = client.get(url, {"page": last_number})
+    last_rows = last.context["rows"]
+    assert 0 < len(last_rows) <= IMPACT_TABLE_ROWS
+    assert not {step.ci.pk for step in last_rows} & set(first_rows)
+    far = last_rows[-1]
+    assert far.depth >= 2
+    assert far.path[0].name == "orders-db"  # traced back to the broken CI even on the last page
+    assert len(far.path) == far.depth + 1
+    assert client.get(url, {"page": "x"}).context["page_obj"].number == 1
 
 
 # --- import ----------------------------------------------------------------------------------------

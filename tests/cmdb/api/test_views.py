@@ -9,11 +9,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cmdb import services
+from cmdb.api.serializers import IMPACT_PAGE_MAX, IMPACT_PAGE_SIZE
 from cmdb.choices import CiState, CiType, RelationshipKind
 from cmdb.models import ConfigurationItem, Environment, Relationship, Service
 from rdm_site.models import AuditEvent
 from rdm_site.representations import representation_of
-from tests.cmdb.factories import ConfigurationItemFactory, EnvironmentFactory, RelationshipFactory, ServiceFactory
+from tests.cmdb.factories import (
+    ConfigurationItemFactory,
+    EnvironmentFactory,
+    RelationshipFactory,
+    ServiceFactory,
+    blast_radius,
+)
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -258,6 +265,56 @@ def test_the_impact_of_a_ci_lists_who_depends_on_it_nearest_first(signed_in, vie
     assert [hurt["ci"]["name"] for hurt in near["cis"]] == ["orders-api"]
     assert client.get(f"/api/v1/cis/{database.pk}/impact/?max_depth=0").status_code == 400
     assert client.get(f"/api/v1/cis/{database.pk}/impact/?max_depth=deep").status_code == 400
+
+
+def test_a_blast_radius_of_1200_cis_is_counted_in_full_and_listed_a_page_at_a_time(signed_in, viewer, orders_api):
+    services = [ServiceFactory(name=f"Hurt {number}") for number in range(3)]
+    blast_radius(orders_api, near=200, behind_each=5, services=services)
+    client = signed_in(viewer)
+
+    first = client.get(f"/api/v1/cis/{orders_api.pk}/impact/").json()
+    assert first["ci_count"] == 1200
+    assert first["depths"] == [
+        {"depth": 0, "cis": 0, "services": 1},  # its own service
+        {"depth": 1, "cis": 200, "services": 3},
+        {"depth": 2, "cis": 1000, "services": 0},  # every service was already hurt nearer
+    ]
+    assert first["service_count"] == 4
+    assert [hurt["service"]["name"] for hurt in first["services"]] == ["Orders", "Hurt 0", "Hurt 1", "Hurt 2"]
+    assert len(first["cis"]) == IMPACT_PAGE_SIZE
+    assert first["cis"][0]["ci"]["name"] == "near-00000"
+    assert first["previous"] is None
+
+    seen, page = [], first
+    while True:
+        seen += [(hurt["ci"]["id"], hurt["depth"]) for hurt in page["cis"]]
+        if page["next"] is None:
+            break
+        page = client.get(page["next"]).json()
+    assert len(seen) == len({ci for ci, _ in seen}) == 1200  # every CI once, none repeated
+    assert [depth for _, depth in seen] == sorted(depth for _, depth in seen)  # nearest first across pages
+    assert page["previous"] is not None
+
+    window = client.get(f"/api/v1/cis/{orders_api.pk}/impact/?limit=50&offset=190").json()
+    assert [(hurt["ci"]["id"], hurt["depth"]) for hurt in window["cis"]] == seen[190:240]
+    assert window["ci_count"] == 1200
+    for wrong in ("limit=0", f"limit={IMPACT_PAGE_MAX + 1}", "offset=-1", "limit=many"):
+        assert client.get(f"/api/v1/cis/{orders_api.pk}/impact/?{wrong}").status_code == 400, wrong
+
+
+def test_the_impact_of_a_huge_blast_radius_costs_the_same_queries_as_a_small_one(signed_in, viewer, orders_api):
+    client = signed_in(viewer)
+    small_root, large_root = ConfigurationItemFactory(name="small"), ConfigurationItemFactory(name="large")
+    blast_radius(small_root, near=2, behind_each=1, services=[ServiceFactory(name="Small")])
+    blast_radius(large_root, near=100, behind_each=10, services=[ServiceFactory(name=f"L{n}") for n in range(5)])
+
+    def queries(root) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/api/v1/cis/{root.pk}/impact/").status_code == 200
+        return len(captured)
+
+    queries(small_root)  # the session and permissions read once
+    assert queries(large_root) == queries(small_root)
 
 
 def test_the_relationships_of_a_ci_are_those_at_either_end(signed_in, viewer, orders_api, planned_ci):
