@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -222,19 +222,39 @@ def deployment_browser_rows() -> QuerySet[Deployment]:
     return with_progress(Deployment.objects.select_related("service", "environment", "package", "requested_by"))
 
 
+@dataclass(frozen=True)
+class GridStep:
+    """What the grid shows of a step: read as plain values (a grid of 1,000 targets would otherwise build 3,000
+    models)."""
+
+    pk: int
+    deployment_id: int
+    wave_id: int
+    target_id: int | None
+    kind: str
+    position: int
+    name: str
+    state: str
+    message: str
+
+    @property
+    def state_label(self) -> str:
+        return StepState(self.state).label
+
+
 @dataclass
 class TargetCell:
     """One target of a wave and its steps (deploy, per-target gate and rollback steps), in order."""
 
     name: str
-    steps: list[Step]
+    steps: list[GridStep]
 
 
 @dataclass
 class GridWave:
     wave: Wave
     cells: list[TargetCell]
-    wave_steps: list[Step]  # run once for the wave: steps marked "run once", health checks not run per target
+    wave_steps: list[GridStep]  # run once for the wave: steps marked "run once", health checks not run per target
 
     @property
     def rolled_back(self) -> bool:
@@ -243,23 +263,27 @@ class GridWave:
         return bool(undoing) and all(step.state == StepState.SUCCEEDED for step in undoing)
 
 
+_GRID_STEP_FIELDS = [each.name for each in fields(GridStep)]
+
+
 def rollout_grid(deployment: Deployment) -> list[GridWave]:
     """The grid of a rollout: each wave with its targets and their steps, in two queries."""
     waves = {wave.pk: GridWave(wave, [], []) for wave in Wave.objects.filter(deployment=deployment).order_by("index")}
     cells: dict[tuple[int, int], TargetCell] = {}
     order = {StepKind.DEPLOY: 0, StepKind.GATE: 1, StepKind.ROLLBACK: 2}
+    rows = Step.objects.filter(deployment=deployment).values_list(*_GRID_STEP_FIELDS, "target__ci__name")
     steps = sorted(
-        Step.objects.filter(deployment=deployment).select_related("target__ci"),
-        key=lambda step: (order[step.kind], step.position, step.pk),
+        ((GridStep(*row[:-1]), row[-1]) for row in rows),
+        key=lambda pair: (order[pair[0].kind], pair[0].position, pair[0].pk),
     )
-    for step in steps:
+    for step, target_name in steps:
         row = waves[step.wave_id]
         if step.target_id is None:
             row.wave_steps.append(step)
             continue
         key = (step.wave_id, step.target_id)
         if key not in cells:
-            cells[key] = TargetCell(step.target.ci.name, [])
+            cells[key] = TargetCell(target_name, [])
             row.cells.append(cells[key])
         cells[key].steps.append(step)
     for row in waves.values():
