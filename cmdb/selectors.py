@@ -5,6 +5,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
@@ -302,22 +303,10 @@ def ci_impact_graph(ci: ConfigurationItem, max_depth: int = 10, *, nearest: int 
 
 
 @dataclass(frozen=True)
-class PlacedCi:
-    """An application CI as the matrix shows it: read as a row, not a model (there are tens of thousands)."""
-
-    pk: int
-    name: str
-    version: str
-
-
-@dataclass(frozen=True)
 class VersionCell:
     environment: Environment
-    cis: list[PlacedCi]  # the service's application CIs there (not retired)
-
-    @property
-    def versions(self) -> list[str]:
-        return sorted({ci.version for ci in self.cis if ci.version})
+    versions: list[str]  # the distinct versions of the service's application CIs there (not retired), sorted
+    ci_ids: list[int]  # those CIs, by name
 
 
 @dataclass(frozen=True)
@@ -333,22 +322,25 @@ class VersionMatrix:
 
 
 def version_matrix() -> VersionMatrix:
-    """Service by environment → the versions of the service's applications there. Three queries."""
+    """Service by environment → the versions of the service's applications there. Three queries; the CIs are
+    grouped by cell in the database (tens of thousands of them would otherwise cross into Python)."""
     environments = list(Environment.objects.order_by("promotion_order"))
     services = list(Service.objects.order_by("name"))
-    applications = (
+    cells = (
         ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__isnull=False)
         .exclude(state__in=CI_TERMINAL_STATES)
-        .order_by("name")
-        .values_list("service_id", "environment_id", "pk", "name", "version")
+        .values("service_id", "environment_id")
+        .annotate(ci_ids=ArrayAgg("pk", ordering=("name", "pk")), versions=ArrayAgg("version", distinct=True))
+        .order_by()
     )
-    placed: dict[tuple[int, int], list[PlacedCi]] = {}
-    for service_id, environment_id, *shown in applications:
-        placed.setdefault((service_id, environment_id), []).append(PlacedCi(*shown))
+    placed = {
+        (cell["service_id"], cell["environment_id"]): (sorted(filter(None, cell["versions"])), cell["ci_ids"])
+        for cell in cells
+    }
     rows = [
         VersionRow(
             service=service,
-            cells=[VersionCell(environment=env, cis=placed.get((service.pk, env.pk), [])) for env in environments],
+            cells=[VersionCell(env, *placed.get((service.pk, env.pk), ([], []))) for env in environments],
         )
         for service in services
     ]

@@ -407,7 +407,12 @@ def what_runs_where() -> VersionMatrix:
         VersionRow(
             service=row.service,
             cells=[
-                RunningCell(cell.environment, cell.cis, (row.service.pk, cell.environment.pk) in redeployable)
+                RunningCell(
+                    cell.environment,
+                    cell.versions,
+                    cell.ci_ids,
+                    redeployable=(row.service.pk, cell.environment.pk) in redeployable,
+                )
                 for cell in row.cells
             ],
         )

@@ -232,10 +232,9 @@ class ImpactPageQuerySerializer(ImpactQuerySerializer):
 class VersionCellSerializer(serializers.Serializer):
     environment = serializers.IntegerField(source="environment.pk")
     versions = serializers.ListField(child=serializers.CharField(), help_text="Distinct versions, sorted.")
-    cis = serializers.SerializerMethodField(help_text="The ids of the service's application CIs there.")
-
-    def get_cis(self, cell) -> list[int]:
-        return [ci.pk for ci in cell.cis]
+    cis = serializers.ListField(
+        source="ci_ids", child=serializers.IntegerField(), help_text="The ids of the service's application CIs there."
+    )
 
 
 class VersionRowSerializer(serializers.Serializer):

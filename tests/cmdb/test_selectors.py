@@ -172,7 +172,8 @@ def test_version_matrix_shows_each_services_application_versions_per_environment
     table = {row.service.name: [cell.versions for cell in row.cells] for row in matrix.rows}
     assert table == {"Payments": [[], ["2.3"]], "Web Shop": [["5.1"], ["5.0"]], "Zzz Idle": [[], []]}
     shop_in_production = matrix.rows[1].cells[1]
-    assert [ci.name for ci in shop_in_production.cis] == ["web-shop", "web-shop-admin"]
+    names = dict(ConfigurationItem.objects.values_list("pk", "name"))
+    assert [names[pk] for pk in shop_in_production.ci_ids] == ["web-shop", "web-shop-admin"]
 
 
 # --- baseline comparison ----------------------------------------------------------------------

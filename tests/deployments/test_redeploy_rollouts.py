@@ -28,7 +28,7 @@ FINISHED = ("succeeded", "failed", "rolled_back", "aborted")
 def versions_in_production(governed: Governed) -> list[str]:
     row = next(row for row in version_matrix().rows if row.service == governed.world.service)
     cell = next(cell for cell in row.cells if cell.environment == governed.world.production)
-    return sorted({ci.version for ci in cell.cis})
+    return cell.versions
 
 
 def test_rolling_back_a_release_after_success_restores_the_previous_version_in_the_matrix(
