@@ -13,6 +13,8 @@
 - A production deployment's start and end (succeeded, failed or aborted, rolled back) are notified to its
   requester, the release manager and the service owner; lower tiers notify nobody (pipelines deploy there
   all day, and their pages show the outcome).
+- Every end stores DORA's facts of the deployment and of the one before it in its service and environment
+  (``deployments.dora_facts``: where its change started, whether a hotfix followed it).
 
 Called inside the transaction of the deployment transition, with RDM itself as the actor (the person who
 acted is on the deployment's own audit event). At the start, a refusal from ``releases`` refuses the start.
@@ -30,6 +32,7 @@ from django.db import transaction
 
 from deployments import parallel
 from deployments.choices import DeploymentModel, DeploymentNotice, DeploymentState
+from deployments.dora_facts import dora_facts_record
 from deployments.models import Deployment
 from deployments.planning import targets_for
 from deployments.queue import queue_after_commit
@@ -148,6 +151,7 @@ def deployment_ended(deployment: Deployment) -> None:
 
     if deployment.state not in ENDINGS:
         return
+    dora_facts_record(deployment)
     outcome, release_service = ENDINGS[deployment.state]
     reason = shortened(deployment.outcome or f"deployment #{deployment.pk} {deployment.get_state_display().lower()}")
     if deployment.change_id and deployment.change.state == ChangeState.IMPLEMENTING:

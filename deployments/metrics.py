@@ -17,11 +17,13 @@ What counts, and why:
   release (another release than its own), finished within ``hotfix_window_days`` of the hotfix release's
   policy: the *earlier* deployment counts as failed. Only the deployment a hotfix follows is blamed, not every
   one in the window before it: a team deploying ten times a day would otherwise see a fortnight of changes
-  failed for one patch.
+  failed for one patch. That verdict is stored on the earlier deployment when the hotfix ends
+  (``Deployment.followed_by_hotfix``, ``deployments.dora_facts``), so a year is read without ordering it.
 - **Deployment frequency** counts every production deployment, failed ones too (each delivered, or tried to
   deliver, a change), per day of the period.
 - **Lead time for changes** runs from the package's first commit (``first_commit_at``, stored when the package
-  is registered), or its registration when no commit time is known, to the production success; deployments
+  is registered), or its registration when no commit time is known (copied onto the deployment when it ends,
+  ``Deployment.change_started_at``), to the production success; deployments
   without a package and redeployments that ``replace`` another (an old package again) deliver no new change
   and have none.
 - **Time to restore** runs from an incident's opening to its resolution, for incidents that name a deployment in
@@ -38,17 +40,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, models
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, Max, OuterRef, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from cmdb.choices import EnvironmentTier
 from deployments.choices import DeploymentState
+from deployments.dora_facts import ended_deployments
 from deployments.models import Deployment, EarlyLifeSupport, Incident
-from releases.choices import REVIEW_OPEN_STATES, ChangeType, ReleaseType
-from releases.models import PostImplementationReview, ReleasePolicy
-
-HOTFIX_RELEASE_TYPES = (ReleaseType.PATCH, ReleaseType.EMERGENCY)
+from releases.choices import REVIEW_OPEN_STATES, ChangeType
+from releases.models import ChangeRecord, PostImplementationReview
 
 
 class Period(models.TextChoices):
@@ -256,14 +256,9 @@ def _in_scope(scope: DoraScope, deployment: str = "") -> Q:
     return condition
 
 
-def production_deployments(scope: DoraScope, *, until: datetime | None = None) -> QuerySet[Deployment]:
-    """The production deployments of the scope (see the module's docstring) that finished in it, or from its
-    start ``until`` a later moment."""
-    ended = Q(state__in=(DeploymentState.SUCCEEDED, DeploymentState.FAILED, DeploymentState.ROLLED_BACK))
-    ended |= Q(state=DeploymentState.ABORTED, started_at__isnull=False)
-    return Deployment.objects.filter(
-        ended, _in_scope(scope), finished_at__gte=scope.start, finished_at__lt=until or scope.end
-    )
+def production_deployments(scope: DoraScope) -> QuerySet[Deployment]:
+    """The production deployments of the scope (see the module's docstring) that finished in it."""
+    return ended_deployments().filter(_in_scope(scope), finished_at__gte=scope.start, finished_at__lt=scope.end)
 
 
 def _ended_badly() -> Q:
@@ -283,32 +278,13 @@ def _flag(condition: Q) -> ExpressionWrapper:
 
 
 def _deployment_rows(scope: DoraScope) -> tuple[str, tuple]:
-    """SQL of the scope's production deployments, and those up to the longest hotfix window after it (their
-    next deployment may be a hotfix), with what the figures read of each."""
-    longest_window = ReleasePolicy.objects.aggregate(days=Max("hotfix_window_days"))["days"] or 0
+    """SQL of the scope's production deployments with what the figures read of each: whether it failed, and
+    where its change started (``deployments.dora_facts`` stored a hotfix's verdict on the deployment it
+    followed, and the package's first commit or registration)."""
     rows = (
-        production_deployments(scope, until=scope.end + timedelta(days=longest_window))
-        .annotate(
-            release=F("package__release"),
-            release_type=F("package__release__release_type"),
-            hotfix_window_days=F("package__release__policy__hotfix_window_days"),
-            change_started_at=Coalesce("package__first_commit_at", "package__registered_at"),
-            failed_itself=_flag(_ended_badly() | _caused_incident()),
-        )
-        .values(
-            "id",
-            "service",
-            "environment",
-            "state",
-            "finished_at",
-            "package",
-            "replaces",
-            "release",
-            "release_type",
-            "hotfix_window_days",
-            "change_started_at",
-            "failed_itself",
-        )
+        production_deployments(scope)
+        .annotate(failed=_flag(_ended_badly() | _caused_incident() | Q(followed_by_hotfix=True)))
+        .values("state", "finished_at", "package", "replaces", "change_started_at", "failed")
         .order_by()
     )
     return rows.query.sql_with_params()
@@ -324,45 +300,98 @@ def _restoration_rows(scope: DoraScope) -> tuple[str, tuple]:
     return rows.query.sql_with_params()
 
 
-def _flagged(scope: DoraScope) -> tuple[str, list]:
-    """``WITH`` clauses: ``flagged``, the scope's production deployments (and those after it, up to the longest
-    hotfix window) each with ``failed`` and its ``lead_time_hours``; ``restored``, the scope's restorations with
-    their ``hours``.
-
-    A hotfix reaches back over its policy's window (``hotfix_reach``): the deployment it follows failed when that
-    one finished within the reach.
-    """
-    deployments, deployment_params = _deployment_rows(scope)
-    restorations, restoration_params = _restoration_rows(scope)
+def _rolled_up(rows: str, rows_params: list, moment: str, columns: str, scopes: list[DoraScope], unit: str | None):
+    """SQL (and its parameters) aggregating ``rows``, a subquery with a ``moment`` column, with ``columns``: per
+    scope (``n``, its place in ``scopes``; ``whole``) and, when ``unit`` is given, per bucket of the first."""
+    periods = ", ".join("(%s, %s::timestamptz, %s::timestamptz)" for _ in scopes)
     sql = f"""
-        WITH shaped AS (
-            SELECT id, service, environment, finished_at, release, failed_itself,
-                   CASE WHEN release_type = ANY(%s)
-                        THEN finished_at - make_interval(days => hotfix_window_days) END AS hotfix_reach,
+        SELECT n, GROUPING(bucket) = 1 AS whole, bucket, {columns}
+        FROM (
+            SELECT periods.n, CASE WHEN periods.n = 0 THEN date_trunc(%s::text, rows.{moment}) END AS bucket, rows.*
+            FROM ({rows}) rows
+            JOIN (VALUES {periods}) periods (n, starts, ends)
+              ON rows.{moment} >= periods.starts AND rows.{moment} < periods.ends
+        ) placed
+        GROUP BY ROLLUP (n, bucket) HAVING GROUPING(n) = 0
+    """
+    bounds = [value for n, scope in enumerate(scopes) for value in (n, scope.start, scope.end)]
+    return sql, [unit, *rows_params, *bounds]
+
+
+def _figures(scopes: list[DoraScope], period: Period | None) -> tuple[list[DoraKeys], list[SeriesPoint]]:
+    """The four keys of each of ``scopes`` (all of the same service and environment) and, given a ``period``,
+    the first one's series: one pass over their deployments and one over their restorations, whatever the
+    number of scopes and buckets."""
+    covering = replace(scopes[0], start=min(s.start for s in scopes), end=max(s.end for s in scopes))
+    unit = period.value if period else None
+    deployments, deployment_params = _deployment_rows(covering)
+    shipped = _rolled_up(
+        f"""SELECT finished_at, failed,
                    CASE WHEN state = %s AND package IS NOT NULL AND replaces IS NULL
                         THEN greatest(extract(epoch FROM finished_at - change_started_at), 0) / 3600 END
                        AS lead_time_hours
-            FROM ({deployments}) rows
-        ),
-        flagged AS (
-            SELECT finished_at, lead_time_hours,
-                   failed_itself
-                   OR (LEAD(hotfix_reach) OVER next <= finished_at AND LEAD(release) OVER next IS DISTINCT FROM release)
-                       AS failed
-            FROM shaped
-            WINDOW next AS (PARTITION BY service, environment ORDER BY finished_at, id)
-        ),
-        restored AS (
-            SELECT resolved_at, extract(epoch FROM resolved_at - opened_at) / 3600 AS hours FROM ({restorations}) r
+            FROM ({deployments}) deployments""",
+        [DeploymentState.SUCCEEDED.value, *deployment_params],
+        "finished_at",
+        "count(*), count(*) FILTER (WHERE failed), count(lead_time_hours),"
+        " percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY lead_time_hours)",
+        scopes,
+        unit,
+    )
+    restorations, restoration_params = _restoration_rows(covering)
+    restored = _rolled_up(
+        f"SELECT resolved_at, extract(epoch FROM resolved_at - opened_at) / 3600 AS hours FROM ({restorations}) r",
+        list(restoration_params),
+        "resolved_at",
+        "count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY hours)",
+        scopes,
+        unit,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(*shipped)
+        shipped_rows = {(n, whole, bucket): figures for n, whole, bucket, *figures in cursor.fetchall()}
+        cursor.execute(*restored)
+        restored_rows = {(n, whole, bucket): figures for n, whole, bucket, *figures in cursor.fetchall()}
+
+    def keys(n: int, whole: bool, bucket: datetime | None) -> DoraKeys:
+        return _keys(scopes[n], shipped_rows.get((n, whole, bucket)), restored_rows.get((n, whole, bucket)))
+
+    series = [
+        SeriesPoint(
+            starts=starts.date(),
+            ends=following.date() - timedelta(days=1),
+            deployments=point.deployments,
+            failed_deployments=point.failed_deployments,
+            change_failure_rate=point.change_failure_rate,
+            lead_time_median_hours=point.lead_time_median_hours,
+            lead_time_p90_hours=point.lead_time_p90_hours,
+            restorations=point.restorations,
+            time_to_restore_median_hours=point.time_to_restore_median_hours,
         )
-    """
-    params = [
-        [str(kind) for kind in HOTFIX_RELEASE_TYPES],
-        DeploymentState.SUCCEEDED.value,
-        *deployment_params,
-        *restoration_params,
+        for starts, following in (_buckets(scopes[0], period) if period else [])
+        for point in [keys(0, False, starts)]
     ]
-    return sql, params
+    return [keys(n, True, None) for n in range(len(scopes))], series
+
+
+def _buckets(scope: DoraScope, period: Period) -> list[tuple[datetime, datetime]]:
+    """Each bucket of the scope (the start of each, as ``date_trunc`` cuts it in UTC, and of the next)."""
+    first = scope.start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == Period.WEEK:
+        first -= timedelta(days=first.weekday())
+    else:
+        months = 3 if period == Period.QUARTER else 1
+        first = first.replace(day=1, month=first.month - (first.month - 1) % months)
+    buckets = []
+    while first < scope.end:
+        if period == Period.WEEK:
+            following = first + timedelta(weeks=1)
+        else:
+            month = first.month - 1 + months
+            following = first.replace(year=first.year + month // 12, month=month % 12 + 1)
+        buckets.append((first, following))
+        first = following
+    return buckets
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -374,39 +403,15 @@ def _rate(part: int, whole: int) -> float | None:
 
 def dora_keys(*scopes: DoraScope) -> list[DoraKeys]:
     """The four keys of each period (all of the same service and environment), in one query over all of them
-    (and one for the longest hotfix window)."""
-    covering = replace(scopes[0], start=min(s.start for s in scopes), end=max(s.end for s in scopes))
-    ctes, params = _flagged(covering)
-    shipped, shipped_params, restored, restored_params = [], [], [], []
-    for scope in scopes:
-        within = "FILTER (WHERE finished_at >= %s AND finished_at < %s)"
-        shipped += [
-            f"count(*) {within}",
-            "count(*) FILTER (WHERE failed AND finished_at >= %s AND finished_at < %s)",
-            f"count(lead_time_hours) {within}",
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_time_hours) {within}",
-            f"percentile_cont(0.9) WITHIN GROUP (ORDER BY lead_time_hours) {within}",
-        ]
-        shipped_params += [scope.start, scope.end] * 5
-        within = "FILTER (WHERE resolved_at >= %s AND resolved_at < %s)"
-        restored += [f"count(*) {within}", f"percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) {within}"]
-        restored_params += [scope.start, scope.end] * 2
-    sql = f"""{ctes}
-        SELECT * FROM (SELECT {", ".join(shipped)} FROM flagged) shipped,
-                      (SELECT {", ".join(restored)} FROM restored) restorations
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *shipped_params, *restored_params])
-        row = cursor.fetchone()
-    width = 5 * len(scopes)
-    return [
-        _keys(scope, row[5 * n : 5 * n + 5], row[width + 2 * n : width + 2 * n + 2]) for n, scope in enumerate(scopes)
-    ]
+    (and one over their restorations)."""
+    return _figures(list(scopes), None)[0]
 
 
-def _keys(scope: DoraScope, shipped, restored) -> DoraKeys:
-    deployments, failed, measured, lead_median, lead_p90 = shipped
-    restorations, restore_median = restored
+def _keys(scope: DoraScope, shipped: list | None, restored: list | None) -> DoraKeys:
+    """The keys from a row of each rolled-up query (None: nothing in the scope or bucket)."""
+    deployments, failed, measured, lead_times = shipped or (0, 0, 0, None)
+    restorations, restore_median = restored or (0, None)
+    lead_median, lead_p90 = lead_times or (None, None)
     return DoraKeys(
         deployments=deployments,
         failed_deployments=failed,
@@ -422,62 +427,19 @@ def _keys(scope: DoraScope, shipped, restored) -> DoraKeys:
 
 def dora_series(scope: DoraScope, period: Period) -> list[SeriesPoint]:
     """The keys per bucket of the scope, every bucket present (an empty one with zero deployments)."""
-    ctes, params = _flagged(scope)
-    sql = f"""{ctes},
-        buckets AS (
-            SELECT generate_series(date_trunc(%s, %s::timestamptz), %s::timestamptz, %s::interval) AS starts
-        ),
-        shipped AS (
-            SELECT date_trunc(%s, finished_at) AS starts,
-                   count(*) AS deployments,
-                   count(*) FILTER (WHERE failed) AS failed,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_time_hours) AS lead_median,
-                   percentile_cont(0.9) WITHIN GROUP (ORDER BY lead_time_hours) AS lead_p90
-            FROM flagged WHERE finished_at >= %s AND finished_at < %s GROUP BY 1
-        ),
-        restorations AS (
-            SELECT date_trunc(%s, resolved_at) AS starts,
-                   count(*) AS restored,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) AS restore_median
-            FROM restored GROUP BY 1
-        )
-        SELECT buckets.starts, buckets.starts + %s::interval - interval '1 day' AS ends,
-               coalesce(deployments, 0), coalesce(failed, 0), lead_median, lead_p90,
-               coalesce(restored, 0), restore_median
-        FROM buckets LEFT JOIN shipped USING (starts) LEFT JOIN restorations USING (starts)
-        ORDER BY buckets.starts
-    """
-    unit = period.value
-    last_moment = scope.end - timedelta(microseconds=1)
-    step = PERIOD_STEP[period]
-    params += [unit, scope.start, last_moment, step, unit, scope.start, scope.end, unit, step]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [
-        SeriesPoint(
-            starts=starts.astimezone(UTC).date(),
-            ends=ends.astimezone(UTC).date(),
-            deployments=deployments,
-            failed_deployments=failed,
-            change_failure_rate=_rate(failed, deployments),
-            lead_time_median_hours=lead_median,
-            lead_time_p90_hours=lead_p90,
-            restorations=restored,
-            time_to_restore_median_hours=restore_median,
-        )
-        for starts, ends, deployments, failed, lead_median, lead_p90, restored, restore_median in rows
-    ]
+    return _figures([scope], Period(period))[1]
 
 
 def itil_figures(scope: DoraScope, *, today: date | None = None) -> ItilFigures:
     """Release success rate, emergency-change share, incidents during ELS and PIRs overdue (three queries)."""
     today = today or timezone.localdate()
+    emergency_changes = ChangeRecord.objects.filter(change_type=ChangeType.EMERGENCY).values("pk")
     shipped = production_deployments(scope).aggregate(
         releases=Count("package__release", distinct=True),
         releases_failed=Count("package__release", distinct=True, filter=_ended_badly()),
         changes=Count("change", distinct=True),
-        emergency=Count("change", distinct=True, filter=Q(change__change_type=ChangeType.EMERGENCY)),
+        # the emergency changes' ids, hashed once: cheaper than joining every deployment to its change record
+        emergency=Count("change", distinct=True, filter=Q(change__in=emergency_changes)),
     )
     running_then = EarlyLifeSupport.objects.filter(
         _in_scope(scope, "deployment"),
@@ -525,8 +487,9 @@ def key_figures(current: DoraKeys, previous: DoraKeys) -> list[KeyFigure]:
 
 
 def dora_report(scope: DoraScope, period: Period = Period.WEEK) -> DoraReport:
-    """Everything the metrics page and the API show, in a fixed number of queries."""
-    current, previous = dora_keys(scope, scope.previous())
+    """Everything the metrics page and the API show, in a fixed number of queries (the deployments of the period
+    and the one before it read once, for the keys of both and the series)."""
+    (current, previous), series = _figures([scope, scope.previous()], Period(period))
     return DoraReport(
         scope=scope,
         period=Period(period),
@@ -534,5 +497,5 @@ def dora_report(scope: DoraScope, period: Period = Period.WEEK) -> DoraReport:
         previous=previous,
         keys=key_figures(current, previous),
         itil=itil_figures(scope),
-        series=dora_series(scope, Period(period)),
+        series=series,
     )

@@ -124,6 +124,21 @@ class Deployment(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
     due_at = models.DateTimeField(
         "next check", null=True, blank=True, db_index=True, help_text="When the reconciler advances it next."
     )
+    # DORA's per-deployment facts, stored when deployments end (deployments.dora_facts): the metrics read them
+    # instead of joining every deployment of a year with its package, release and policy.
+    change_started_at = models.DateTimeField(
+        "change started",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Where the lead time of its change starts: its package's first commit, or its registration.",
+    )
+    followed_by_hotfix = models.BooleanField(
+        "followed by a hotfix",
+        default=False,
+        editable=False,
+        help_text="The next deployment of its service to its environment was a hotfix within the hotfix's window.",
+    )
     last_event_seq = models.PositiveBigIntegerField("last event", default=0, editable=False)
     created = models.DateTimeField("created", auto_now_add=True)
     updated = models.DateTimeField("updated", auto_now=True)
@@ -142,6 +157,22 @@ class Deployment(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["-created"], name="deployments_dep_newest"),
             # the list filtered by state, newest first (docs/performance.md)
             models.Index(fields=["state", "-created", "-id"], name="deployments_dep_state_newest"),
+            # DORA's metrics: a period's deployments per environment with all they read, from the index alone
+            models.Index(
+                fields=["environment", "finished_at"],
+                include=[
+                    "id",
+                    "service",
+                    "state",
+                    "started_at",
+                    "package",
+                    "change",
+                    "replaces",
+                    "change_started_at",
+                    "followed_by_hotfix",
+                ],
+                name="deployments_dep_env_end_dora",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

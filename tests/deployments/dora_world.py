@@ -32,6 +32,9 @@ release R2 (no deployment), 7 Mar 10:00 → 15:00; I8 names only R2, 13 Mar.
 
 Early life support: H1's from 5 Mar 12:00 to 12 Mar 12:00 (I2 opened during it, I8 after); B1's from 15 Mar 12:00
 to 22 Mar (I1 during it). Reviews: R2's (Shop) due 20 Mar and still due; R6's (Blog) due 25 Mar, submitted.
+
+The deployments are written as they ended, not run: their DORA facts (``deployments.dora_facts``) are filled as
+a migration fills those of existing rows.
 """
 
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from cmdb.choices import EnvironmentTier
 from cmdb.models import Environment, Service
 from deployments.choices import DeploymentState
+from deployments.dora_facts import dora_facts_backfill
 from deployments.models import Deployment, EarlyLifeSupport, Incident
 from releases.choices import ChangeType, ReleaseType, ReviewState
 from releases.models import PostImplementationReview, ReleasePackage
@@ -142,4 +146,5 @@ def dora_world() -> DoraWorld:
     PostImplementationReview.objects.create(
         release=r6.release, service=blog, owner=blog.owner, state=ReviewState.SUBMITTED, due_on=date(2025, 3, 25)
     )
+    dora_facts_backfill()
     return world
