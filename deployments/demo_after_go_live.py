@@ -36,6 +36,7 @@ from cmdb.models import ConfigurationItem, Service
 from deployments import services as deployment_services
 from deployments.choices import CorrelationMethod, DeploymentModel, DeploymentState, IncidentSeverity, IncidentState
 from deployments.demo import PROCESS_NAME, instant_process, run_here
+from deployments.dora_facts import dora_facts_backfill
 from deployments.els import els_exit
 from deployments.incidents import incident_open, incident_resolve
 from deployments.models import Deployment, EarlyLifeSupport, Incident
@@ -470,3 +471,5 @@ def demo_after_go_live_load(now: datetime | None = None) -> None:
         build(demo, template, window)
     if window.active:
         services.window_update(window=window, actor=demo.user("rita.release"), data={"active": False})
+    # the history was written as it ended, not run, and rollouts were moved into the past: DORA's facts follow
+    dora_facts_backfill()

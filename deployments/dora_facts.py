@@ -12,6 +12,10 @@ Only deployments that ended having started take part (``ended_deployments``). Th
 change the fact of the one that ended before it, so ``dora_facts_record`` recomputes its service's and
 environment's facts from that one on; ``dora_facts_backfill`` fills existing rows a few services at a time,
 each batch in a short transaction of its own (row locks on that batch only).
+
+A verdict is taken with the policies and releases as they are when the deployment after it ends: editing a
+policy's hotfix window later does not rewrite past figures. A failed deployment being rolled back has no end
+for a while; the one before it keeps its verdict until the rollback ends and records the facts again.
 """
 
 from __future__ import annotations
