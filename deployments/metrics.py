@@ -307,7 +307,8 @@ def _rolled_up(rows: str, rows_params: list, moment: str, columns: str, scopes: 
     sql = f"""
         SELECT n, GROUPING(bucket) = 1 AS whole, bucket, {columns}
         FROM (
-            SELECT periods.n, CASE WHEN periods.n = 0 THEN date_trunc(%s::text, rows.{moment}) END AS bucket, rows.*
+            SELECT periods.n, rows.*,
+                   CASE WHEN periods.n = 0 THEN date_trunc(%s::text, rows.{moment}, 'UTC') END AS bucket
             FROM ({rows}) rows
             JOIN (VALUES {periods}) periods (n, starts, ends)
               ON rows.{moment} >= periods.starts AND rows.{moment} < periods.ends
