@@ -200,6 +200,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Selects written in Python (a list's filter form lists every service and user as options).
+FORM_RENDERER = "rdm_site.renderers.FormRenderer"
 LOGIN_URL = "login"
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
 LOGIN_REDIRECT_URL = "home"
