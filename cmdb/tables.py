@@ -7,7 +7,7 @@ import django_tables2 as tables
 from cmdb.choices import CI_STATE_COLOURS
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Service
 from rdm_site.badges import badge_html
-from rdm_site.tables import BadgeColumn, RdmTable
+from rdm_site.tables import BadgeColumn, DateTimeColumn, RdmTable
 
 
 class ServiceTable(RdmTable):
@@ -41,7 +41,7 @@ class EnvironmentTable(RdmTable):
 
 class BaselineTable(RdmTable):
     name = tables.Column(linkify=True)
-    taken_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Taken (UTC)")
+    taken_at = DateTimeColumn(verbose_name="Taken (UTC)")
     item_count = tables.Column(verbose_name="CIs")
 
     class Meta(RdmTable.Meta):

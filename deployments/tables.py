@@ -8,7 +8,7 @@ from django.utils.timesince import timesince
 
 from deployments.choices import CORRELATION_SHORT_LABELS, DEPLOYMENT_ACTIVE_STATES
 from deployments.models import Deployment, Incident
-from rdm_site.tables import BadgeColumn, RdmTable
+from rdm_site.tables import BadgeColumn, DateTimeColumn, RdmTable
 
 
 def progress_context(deployment: Deployment) -> dict:
@@ -43,7 +43,7 @@ class DeploymentTable(RdmTable):
     progress = ProgressColumn()
     model = tables.Column(verbose_name="Model")
     requested_by = tables.Column(verbose_name="Requested by")
-    created = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Created (UTC)")
+    created = DateTimeColumn(verbose_name="Created (UTC)")
 
     class Meta(RdmTable.Meta):
         model = Deployment
@@ -66,7 +66,7 @@ class IncidentTable(RdmTable):
     service = tables.Column(accessor="pk", orderable=False, verbose_name="Service")
     deployment = tables.Column(linkify=True)
     correlation = tables.Column(verbose_name="Linked", empty_values=())
-    opened_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Opened (UTC)")
+    opened_at = DateTimeColumn(verbose_name="Opened (UTC)")
     time_to_restore = tables.Column(accessor="resolved_at", orderable=False, verbose_name="Time to restore")
 
     class Meta(RdmTable.Meta):

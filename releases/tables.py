@@ -4,7 +4,7 @@ import django_tables2 as tables
 from django.utils.html import format_html
 
 from rdm_site.badges import badge_html
-from rdm_site.tables import BadgeColumn, RdmTable
+from rdm_site.tables import BadgeColumn, DateTimeColumn, RdmTable
 from releases.choices import PACKAGE_STATE_COLOURS, PackageState
 from releases.models import (
     Approval,
@@ -26,7 +26,7 @@ class ReleaseTable(RdmTable):
     release_type = BadgeColumn(verbose_name="Type")
     services = tables.ManyToManyColumn(orderable=False)
     release_manager = tables.Column(verbose_name="Release manager")
-    planned_start = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Planned start (UTC)")
+    planned_start = DateTimeColumn(verbose_name="Planned start (UTC)")
     current_package_state = tables.Column(verbose_name="Package", default="none")
     approvals_count = tables.Column(verbose_name="Approvals")
 
@@ -58,7 +58,7 @@ class PackageTable(RdmTable):
     release = tables.Column(linkify=True)
     state = BadgeColumn()
     artifacts = tables.Column(verbose_name="Artifacts", empty_values=(), orderable=False)
-    registered_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Registered (UTC)")
+    registered_at = DateTimeColumn(verbose_name="Registered (UTC)")
 
     class Meta(RdmTable.Meta):
         model = ReleasePackage
@@ -69,7 +69,7 @@ class PackageTable(RdmTable):
 
 
 class ApprovalTable(RdmTable):
-    decided_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Decided (UTC)")
+    decided_at = DateTimeColumn(verbose_name="Decided (UTC)")
     decision = BadgeColumn()
     subject = tables.Column(verbose_name="On", empty_values=(), orderable=False)
     role = tables.Column(verbose_name="Decided as")
@@ -133,7 +133,7 @@ class ChangeTemplateTable(RdmTable):
     name = tables.Column(linkify=True)
     risk = tables.Column()
     services = tables.ManyToManyColumn(orderable=False)
-    approved_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Pre-approved (UTC)")
+    approved_at = DateTimeColumn(verbose_name="Pre-approved (UTC)")
 
     class Meta(RdmTable.Meta):
         model = ChangeTemplate
@@ -172,8 +172,8 @@ class WindowTable(RdmTable):
 
 class FreezeTable(RdmTable):
     name = tables.Column(linkify=True)
-    start = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Start (UTC)")
-    end = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="End (UTC)")
+    start = DateTimeColumn(verbose_name="Start (UTC)")
+    end = DateTimeColumn(verbose_name="End (UTC)")
     services = tables.ManyToManyColumn(orderable=False, verbose_name="Services (empty: all)")
     environments = tables.ManyToManyColumn(orderable=False, verbose_name="Environments (empty: all)")
 
@@ -185,9 +185,9 @@ class FreezeTable(RdmTable):
 class FreezeOverrideTable(RdmTable):
     change = tables.Column(linkify=True)
     freeze = tables.Column(linkify=True, default="every freeze over its schedule")
-    granted_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Granted (UTC)")
-    valid_from = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Valid from (UTC)")
-    valid_until = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Valid until (UTC)")
+    granted_at = DateTimeColumn(verbose_name="Granted (UTC)")
+    valid_from = DateTimeColumn(verbose_name="Valid from (UTC)")
+    valid_until = DateTimeColumn(verbose_name="Valid until (UTC)")
 
     class Meta(RdmTable.Meta):
         model = FreezeOverride
@@ -200,7 +200,7 @@ class ReviewTable(RdmTable):
     owner = tables.Column(verbose_name="Assigned to")
     state = BadgeColumn()
     due_on = tables.Column(verbose_name="Due on", attrs={"td": {"class": "text-nowrap"}})
-    submitted_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Submitted (UTC)")
+    submitted_at = DateTimeColumn(verbose_name="Submitted (UTC)")
 
     class Meta(RdmTable.Meta):
         model = PostImplementationReview

@@ -5,6 +5,7 @@ from django.utils.safestring import mark_safe
 from markdown_it import MarkdownIt
 
 from rdm_site.badges import badge_html, field_badge
+from rdm_site.tables import table_body_html
 
 register = template.Library()
 
@@ -22,6 +23,12 @@ def badge(record, field: str = "state"):
 @register.simple_tag
 def colour_badge(text: str, colour: str = "gray"):
     return badge_html(text, colour)
+
+
+@register.simple_tag(takes_context=True)
+def table_body(context, table):
+    """``{% table_body table %}``: a django-tables2 table's ``<tbody>``, written in Python (``rdm_site.tables``)."""
+    return table_body_html(table, context)
 
 
 @register.filter
