@@ -6,18 +6,19 @@ from django_filters.widgets import DateRangeWidget
 
 from cmdb.choices import CiState, CiType, Criticality, EnvironmentTier, RelationshipKind
 from cmdb.models import Baseline, ConfigurationItem, Environment, Relationship, Service
+from rdm_site.filtersets import RdmFilterSet, ValuesFilter
 
 
-class EnvironmentFilterSet(django_filters.FilterSet):
-    tier = django_filters.MultipleChoiceFilter(choices=EnvironmentTier.choices)
+class EnvironmentFilterSet(RdmFilterSet):
+    tier = ValuesFilter(choices=EnvironmentTier.choices)
 
     class Meta:
         model = Environment
         fields = {"name": ["exact", "icontains"], "slug": ["exact"]}
 
 
-class ServiceFilterSet(django_filters.FilterSet):
-    criticality = django_filters.MultipleChoiceFilter(choices=Criticality.choices)
+class ServiceFilterSet(RdmFilterSet):
+    criticality = ValuesFilter(choices=Criticality.choices)
     owner = django_filters.CharFilter(field_name="owner__username", label="Owner (username)", max_length=150)
     stakeholder = django_filters.CharFilter(
         field_name="stakeholders__username", label="Stakeholder (username)", max_length=150, distinct=True
@@ -28,9 +29,9 @@ class ServiceFilterSet(django_filters.FilterSet):
         fields = {"name": ["exact", "icontains"], "slug": ["exact"]}
 
 
-class ConfigurationItemFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=CiState.choices)
-    ci_type = django_filters.MultipleChoiceFilter(choices=CiType.choices)
+class ConfigurationItemFilterSet(RdmFilterSet):
+    state = ValuesFilter(choices=CiState.choices)
+    ci_type = ValuesFilter(choices=CiType.choices)
     environment_slug = django_filters.CharFilter(field_name="environment__slug", label="Environment (slug)")
     service_slug = django_filters.CharFilter(field_name="service__slug", label="Service (slug)")
     owner = django_filters.CharFilter(field_name="owner__username", label="Technical owner (username)", max_length=150)
@@ -45,8 +46,8 @@ class ConfigurationItemFilterSet(django_filters.FilterSet):
         }
 
 
-class RelationshipFilterSet(django_filters.FilterSet):
-    kind = django_filters.MultipleChoiceFilter(choices=RelationshipKind.choices)
+class RelationshipFilterSet(RdmFilterSet):
+    kind = ValuesFilter(choices=RelationshipKind.choices)
     ci = django_filters.NumberFilter(method="filter_ci", label="Either end (CI id)", min_value=1, max_value=2**63 - 1)
 
     class Meta:
@@ -57,7 +58,7 @@ class RelationshipFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(source_id=value) | Q(target_id=value))
 
 
-class BaselineFilterSet(django_filters.FilterSet):
+class BaselineFilterSet(RdmFilterSet):
     taken = django_filters.DateFromToRangeFilter(
         field_name="taken_at", label="Taken between (dates, inclusive)", widget=DateRangeWidget(attrs={"type": "date"})
     )

@@ -33,6 +33,7 @@ from deployments.models import (
     Target,
     Variable,
 )
+from rdm_site.filtersets import RdmFilterSet, ValuesFilter
 
 # Ids in filters: out-of-range numbers are bad input, not a database error.
 _ID = {"min_value": 1, "max_value": 2**63 - 1}
@@ -57,7 +58,7 @@ class TimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
     field_class = UtcIsoDateTimeRangeField
 
 
-class DeploymentProcessFilterSet(django_filters.FilterSet):
+class DeploymentProcessFilterSet(RdmFilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains", max_length=100)
 
     class Meta:
@@ -65,13 +66,13 @@ class DeploymentProcessFilterSet(django_filters.FilterSet):
         fields = ["service", "name"]
 
 
-class StepTemplateFilterSet(django_filters.FilterSet):
+class StepTemplateFilterSet(RdmFilterSet):
     class Meta:
         model = StepTemplate
         fields = ["process", "executor", "run_once"]
 
 
-class VariableFilterSet(django_filters.FilterSet):
+class VariableFilterSet(RdmFilterSet):
     name = django_filters.CharFilter(max_length=100)
 
     class Meta:
@@ -79,7 +80,7 @@ class VariableFilterSet(django_filters.FilterSet):
         fields = ["service", "environment", "name", "is_secret"]
 
 
-class TargetFilterSet(django_filters.FilterSet):
+class TargetFilterSet(RdmFilterSet):
     environment = django_filters.NumberFilter(field_name="ci__environment", **_ID)
     service = django_filters.NumberFilter(field_name="ci__service", **_ID)
     ring = django_filters.CharFilter(max_length=50)
@@ -90,8 +91,8 @@ class TargetFilterSet(django_filters.FilterSet):
         fields = ["ci", "environment", "service", "ring", "group", "enabled"]
 
 
-class DeploymentFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=DeploymentState.choices)
+class DeploymentFilterSet(RdmFilterSet):
+    state = ValuesFilter(choices=DeploymentState.choices)
     model = django_filters.ChoiceFilter(choices=DeploymentModel.choices)
     created = TimeRangeFilter()
     finished = TimeRangeFilter(field_name="finished_at")
@@ -103,8 +104,8 @@ class DeploymentFilterSet(django_filters.FilterSet):
         fields = ["service", "environment", "process", "package", "change", "state", "model", "continuous"]
 
 
-class StepFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=StepState.choices)
+class StepFilterSet(RdmFilterSet):
+    state = ValuesFilter(choices=StepState.choices)
     kind = django_filters.ChoiceFilter(choices=StepKind.choices)
     executor = django_filters.CharFilter(max_length=100)
     waiting = django_filters.BooleanFilter(
@@ -120,7 +121,7 @@ class StepFilterSet(django_filters.FilterSet):
         return queryset.filter(**waiting) if value else queryset.exclude(**waiting)
 
 
-class StepLogFilterSet(django_filters.FilterSet):
+class StepLogFilterSet(RdmFilterSet):
     deployment = django_filters.NumberFilter(field_name="step__deployment", **_ID)
     level = django_filters.ChoiceFilter(choices=LogLevel.choices)
 
@@ -137,13 +138,13 @@ class OpenWidget(forms.NullBooleanSelect):
         self.choices = [("unknown", "Any"), ("true", "Open or acknowledged"), ("false", "Resolved or closed")]
 
 
-class IncidentFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=IncidentState.choices)
-    severity = django_filters.MultipleChoiceFilter(choices=IncidentSeverity.choices)
+class IncidentFilterSet(RdmFilterSet):
+    state = ValuesFilter(choices=IncidentState.choices)
+    severity = ValuesFilter(choices=IncidentSeverity.choices)
     source = django_filters.CharFilter(max_length=50)
     external_id = django_filters.CharFilter(max_length=200)
     opened = TimeRangeFilter(field_name="opened_at")
-    correlation = django_filters.MultipleChoiceFilter(choices=list(CORRELATION_SHORT_LABELS.items()))
+    correlation = ValuesFilter(choices=list(CORRELATION_SHORT_LABELS.items()))
     service = extend_schema_field(OpenApiTypes.INT)(  # a service's id
         django_filters.ModelChoiceFilter(
             queryset=Service.objects.order_by("name"),
@@ -197,8 +198,8 @@ class IncidentPageFilterSet(IncidentFilterSet):
         self.filters = {name: self.filters[name] for name in self.SHOWN}
 
 
-class ElsFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=ElsState.choices)
+class ElsFilterSet(RdmFilterSet):
+    state = ValuesFilter(choices=ElsState.choices)
     service = django_filters.NumberFilter(field_name="deployment__service", **_ID)
     environment = django_filters.NumberFilter(field_name="deployment__environment", **_ID)
     staff = django_filters.NumberFilter(field_name="staff", **_ID)

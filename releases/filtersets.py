@@ -5,6 +5,7 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
+from rdm_site.filtersets import RdmFilterSet, ValuesFilter
 from releases.choices import REVIEW_OPEN_STATES
 from releases.models import (
     Approval,
@@ -27,19 +28,19 @@ DATE_LOOKUPS = ["gte", "lt"]
 ANY_YES_NO = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
 
 
-class ReleasePolicyFilterSet(django_filters.FilterSet):
+class ReleasePolicyFilterSet(RdmFilterSet):
     class Meta:
         model = ReleasePolicy
         fields = ["release_type", "active"]
 
 
-class ReleaseWindowFilterSet(django_filters.FilterSet):
+class ReleaseWindowFilterSet(RdmFilterSet):
     class Meta:
         model = ReleaseWindow
         fields = ["active", "services", "environments", "time_zone"]
 
 
-class FreezePeriodFilterSet(django_filters.FilterSet):
+class FreezePeriodFilterSet(RdmFilterSet):
     """Freezes by scope, and by when they are in force (``start__lt`` / ``end__gte`` bound a period)."""
 
     class Meta:
@@ -47,18 +48,18 @@ class FreezePeriodFilterSet(django_filters.FilterSet):
         fields = {"services": ["exact"], "environments": ["exact"], "start": DATE_LOOKUPS, "end": DATE_LOOKUPS}
 
 
-class FreezeOverrideFilterSet(django_filters.FilterSet):
+class FreezeOverrideFilterSet(RdmFilterSet):
     class Meta:
         model = FreezeOverride
         fields = ["change", "freeze", "granted_by"]
 
 
-class ReleaseFilterSet(django_filters.FilterSet):
+class ReleaseFilterSet(RdmFilterSet):
     """Releases by state, type, policy, service, manager and planned start; ``awaiting_my_decision``: those
     the caller may approve or reject now and has not decided on yet (``releases_awaiting_decision_by``).
     """
 
-    state = django_filters.MultipleChoiceFilter(choices=Release._meta.get_field("state").choices)
+    state = ValuesFilter(choices=Release._meta.get_field("state").choices)
     awaiting_my_decision = django_filters.BooleanFilter(
         label="Awaiting my decision", method="filter_awaiting_my_decision", widget=ANY_YES_NO
     )
@@ -82,15 +83,15 @@ class ReleaseFilterSet(django_filters.FilterSet):
         return queryset.filter(awaiting) if value else queryset.exclude(awaiting)
 
 
-class ReleasePackageFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=ReleasePackage._meta.get_field("state").choices)
+class ReleasePackageFilterSet(RdmFilterSet):
+    state = ValuesFilter(choices=ReleasePackage._meta.get_field("state").choices)
 
     class Meta:
         model = ReleasePackage
         fields = {"release": ["exact"], "state": ["exact"], "version": ["exact"], "built_by": ["exact"]}
 
 
-class TestRunFilterSet(django_filters.FilterSet):
+class TestRunFilterSet(RdmFilterSet):
     __test__ = False  # a FilterSet, not a test, though pytest would collect it by its name
 
     class Meta:
@@ -98,8 +99,8 @@ class TestRunFilterSet(django_filters.FilterSet):
         fields = {"package": ["exact"], "package__release": ["exact"], "suite": ["exact"], "run_at": DATE_LOOKUPS}
 
 
-class ChangeRecordFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=ChangeRecord._meta.get_field("state").choices)
+class ChangeRecordFilterSet(RdmFilterSet):
+    state = ValuesFilter(choices=ChangeRecord._meta.get_field("state").choices)
 
     class Meta:
         model = ChangeRecord
@@ -117,7 +118,7 @@ class ChangeRecordFilterSet(django_filters.FilterSet):
         }
 
 
-class ChangeTemplateFilterSet(django_filters.FilterSet):
+class ChangeTemplateFilterSet(RdmFilterSet):
     pre_approved = django_filters.BooleanFilter(
         field_name="approved_at", lookup_expr="isnull", exclude=True, label="Pre-approved"
     )
@@ -127,7 +128,7 @@ class ChangeTemplateFilterSet(django_filters.FilterSet):
         fields = ["active", "risk", "services"]
 
 
-class ApprovalFilterSet(django_filters.FilterSet):
+class ApprovalFilterSet(RdmFilterSet):
     withdrawn = django_filters.BooleanFilter(field_name="withdrawn_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
@@ -135,12 +136,12 @@ class ApprovalFilterSet(django_filters.FilterSet):
         fields = ["release", "change", "approver", "decision"]
 
 
-class ReviewFilterSet(django_filters.FilterSet):
+class ReviewFilterSet(RdmFilterSet):
     """Reviews by state, release, service, assignee, and due date; ``mine`` (assigned to the caller) and
     ``overdue`` (still to be written or reworked after the due date).
     """
 
-    state = django_filters.MultipleChoiceFilter(choices=PostImplementationReview._meta.get_field("state").choices)
+    state = ValuesFilter(choices=PostImplementationReview._meta.get_field("state").choices)
     mine = django_filters.BooleanFilter(label="Assigned to me", method="filter_mine", widget=ANY_YES_NO)
     overdue = django_filters.BooleanFilter(label="Overdue", method="filter_overdue", widget=ANY_YES_NO)
 
@@ -168,7 +169,7 @@ class ReviewFilterSet(django_filters.FilterSet):
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
-class KnowledgeArticleFilterSet(django_filters.FilterSet):
+class KnowledgeArticleFilterSet(RdmFilterSet):
     class Meta:
         model = KnowledgeArticle
         fields = ["kind", "service", "release", "package", "review", "configuration_items"]
