@@ -61,3 +61,16 @@ def test_search_groups_results_with_their_state_in_one_query_per_kind(client, ve
     with CaptureQueriesContext(connection) as many:
         client.get("/search/", {"q": "checkout"})
     assert len(many) == len(few)
+
+
+def test_a_list_page_reads_the_top_bar_once_though_its_table_renders_with_the_request(client, vera):
+    client.force_login(vera)
+    notification_send(recipients=[vera], kind="test", subject="Look")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/releases/")
+
+    unread_counts = [query for query in queries.captured_queries if '"rdm_site_notification"' in query["sql"]]
+    assert response.status_code == 200
+    assert len(unread_counts) == 1
+    assert response.context["unread_notifications"] == 1
