@@ -330,7 +330,7 @@ def version_matrix() -> VersionMatrix:
         ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__isnull=False)
         .exclude(state__in=CI_TERMINAL_STATES)
         .values("service_id", "environment_id")
-        .annotate(ci_ids=ArrayAgg("pk", ordering=("name", "pk")), versions=ArrayAgg("version", distinct=True))
+        .annotate(ci_ids=ArrayAgg("pk", order_by=("name", "pk")), versions=ArrayAgg("version", distinct=True))
         .order_by()
     )
     placed = {
