@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from deployments import governance, guards
@@ -373,13 +373,14 @@ def earlier_successes(deployment: Deployment) -> QuerySet[Deployment]:
 def redeployable_places() -> set[tuple[int, int]]:
     """(service id, environment id) where a rollback has something to go back to: more than one package succeeded
     there (what runs now is the newest success, so every other package succeeded before it). One query."""
-    return set(
+    places = (
         Deployment.objects.filter(state=DeploymentState.SUCCEEDED, package__isnull=False)
         .values("service_id", "environment_id")
-        .annotate(packages=Count("package_id", distinct=True))
-        .filter(packages__gt=1)
+        .annotate(first=Min("package_id"), last=Max("package_id"))  # (cheaper than counting distinct packages)
+        .filter(~Q(first=F("last")))
         .values_list("service_id", "environment_id")
     )
+    return set(places)
 
 
 def redeployable_packages(deployment: Deployment) -> list:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -88,14 +88,17 @@ class Pipeline:
 
 
 def release_pipeline() -> Pipeline:
-    """Releases per state, with the most recently updated few of each board column (two queries)."""
+    """Releases per state, with the most recently updated few of each board column (two queries: the columns'
+    cards are one UNION of a short index scan per state, rather than a ranking of every release)."""
     counts = dict(Release.objects.order_by().values_list("state").annotate(n=Count("id")))
-    ranked = Release.objects.filter(state__in=PIPELINE_STATES).annotate(
-        rank=Window(RowNumber(), partition_by=F("state"), order_by=[F("updated").desc(), F("id").desc()])
-    )
+    newest = [
+        Release.objects.filter(state=state).order_by("-updated", "-id")[:CARDS_PER_COLUMN] for state in PIPELINE_STATES
+    ]
     cards: dict[str, list[Release]] = {}
-    for release in ranked.filter(rank__lte=CARDS_PER_COLUMN).order_by("state", "rank"):
+    for release in newest[0].union(*newest[1:], all=True):
         cards.setdefault(release.state, []).append(release)
+    for column in cards.values():
+        column.sort(key=lambda release: (release.updated, release.pk), reverse=True)
     labels = dict(ReleaseState.choices)
 
     def column(state: str) -> PipelineColumn:

@@ -97,6 +97,8 @@ class Release(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["-created", "-id"], name="releases_release_newest"),
             # filtered by state (docs/performance.md)
             models.Index(fields=["state", "-created", "-id"], name="releases_release_state_newest"),
+            # the dashboard's pipeline board: the most recently updated few of each state
+            models.Index(fields=["state", "-updated", "-id"], name="releases_release_state_updated"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="releases_release_unique_name_version"),

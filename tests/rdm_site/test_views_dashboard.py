@@ -175,6 +175,30 @@ def test_the_pipeline_counts_releases_per_state_and_shows_a_few_cards(client, pe
     assert "What runs where" in html
 
 
+def test_each_column_shows_the_most_recently_updated_releases_first(client, people, landscape):
+    releases = [ReleaseFactory(state=ReleaseState.SUBMITTED) for _ in range(5)]
+    now = timezone.now()
+    for age, release in zip([3, 1, 4, 0, 2], releases, strict=True):  # minutes since each was updated
+        Release.objects.filter(pk=release.pk).update(updated=now - timedelta(minutes=age))
+    client.force_login(people["vera"])
+    columns = {column.state: column for column in client.get("/").context["pipeline"].columns}
+    assert [card.pk for card in columns[ReleaseState.SUBMITTED].cards] == [
+        r.pk for r in (releases[3], releases[1], releases[4])
+    ]
+
+
+def test_a_cell_running_many_versions_names_three_and_counts_the_rest(client, people, landscape):
+    for n in range(5):
+        ConfigurationItemFactory(
+            name=f"shop-{n}", service=landscape["service"], environment=landscape["environment"], version=f"1.{n}"
+        )
+    client.force_login(people["vera"])
+    cell = client.get("/").content.decode().split('id="what-runs-where"')[1]
+    assert [f"<code>1.{n}</code>" in cell for n in range(5)] == [True, True, True, False, False]
+    assert "and 2 more" in cell
+    assert "mixed" in cell
+
+
 @pytest.mark.django_db
 def test_needs_my_action_follows_each_rule_table(client, people, landscape):
     grow(landscape, people, 1)
