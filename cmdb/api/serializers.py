@@ -231,10 +231,15 @@ class ImpactPageQuerySerializer(ImpactQuerySerializer):
 
 class VersionCellSerializer(serializers.Serializer):
     environment = serializers.IntegerField(source="environment.pk")
-    versions = serializers.ListField(child=serializers.CharField(), help_text="Distinct versions, sorted.")
-    cis = serializers.ListField(
-        source="ci_ids", child=serializers.IntegerField(), help_text="The ids of the service's application CIs there."
-    )
+    # Both lists go out as read: tens of thousands of values in all, not converted one field at a time.
+    versions = serializers.SerializerMethodField(help_text="Distinct versions, sorted.")
+    cis = serializers.SerializerMethodField(help_text="The ids of the service's application CIs there.")
+
+    def get_versions(self, cell) -> list[str]:
+        return cell.versions
+
+    def get_cis(self, cell) -> list[int]:
+        return cell.ci_ids
 
 
 class VersionRowSerializer(serializers.Serializer):
