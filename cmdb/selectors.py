@@ -2,6 +2,7 @@
 diffs."""
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,14 +322,18 @@ class VersionMatrix:
     rows: list[VersionRow]
 
 
-def version_matrix() -> VersionMatrix:
-    """Service by environment → the versions of the service's applications there. Three queries; the CIs are
-    grouped by cell in the database (tens of thousands of them would otherwise cross into Python)."""
+def version_matrix(service_ids: Iterable[int] | None = None) -> VersionMatrix:
+    """Service by environment → the versions of the service's applications there (of every service, or of those
+    given). Three queries; the CIs are grouped by cell in the database (tens of thousands of them would otherwise
+    cross into Python)."""
     environments = list(Environment.objects.order_by("promotion_order"))
-    services = list(Service.objects.order_by("name"))
+    services = Service.objects.order_by("name")
+    applications = ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__isnull=False)
+    if service_ids is not None:
+        services, applications = services.filter(pk__in=service_ids), applications.filter(service__in=service_ids)
+    services = list(services)
     cells = (
-        ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__isnull=False)
-        .exclude(state__in=CI_TERMINAL_STATES)
+        applications.exclude(state__in=CI_TERMINAL_STATES)
         .values("service_id", "environment_id")
         .annotate(ci_ids=ArrayAgg("pk", order_by=("name", "pk")), versions=ArrayAgg("version", distinct=True))
         .order_by()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -370,12 +371,15 @@ def earlier_successes(deployment: Deployment) -> QuerySet[Deployment]:
     )
 
 
-def redeployable_places() -> set[tuple[int, int]]:
+def redeployable_places(service_ids: Iterable[int] | None = None) -> set[tuple[int, int]]:
     """(service id, environment id) where a rollback has something to go back to: more than one package succeeded
-    there (what runs now is the newest success, so every other package succeeded before it). One query."""
+    there (what runs now is the newest success, so every other package succeeded before it), of every service or
+    of those given. One query."""
+    succeeded = Deployment.objects.filter(state=DeploymentState.SUCCEEDED, package__isnull=False)
+    if service_ids is not None:
+        succeeded = succeeded.filter(service__in=service_ids)
     places = (
-        Deployment.objects.filter(state=DeploymentState.SUCCEEDED, package__isnull=False)
-        .values("service_id", "environment_id")
+        succeeded.values("service_id", "environment_id")
         .annotate(first=Min("package_id"), last=Max("package_id"))  # (cheaper than counting distinct packages)
         .filter(~Q(first=F("last")))
         .values_list("service_id", "environment_id")

@@ -66,6 +66,7 @@ CARDS_PER_COLUMN = 3
 SCHEDULE_DAYS = 28
 SCHEDULE_ITEMS = 60  # the soonest ones: a page that reads in a glance, whatever the number of plans
 ACTIVE_DEPLOYMENTS_SHOWN = 20
+VERSIONS_SHOWN = 15  # services in the dashboard's "what runs where": the most recently deployed (all: /running/)
 NEEDS_SHOWN = 5  # of each kind of thing waiting for the user; the rest are counted
 ELS_SHOWN = 8
 
@@ -403,9 +404,20 @@ class RunningCell(VersionCell):
     redeployable: bool = False  # an earlier package succeeded there: the cell offers its redeployment
 
 
-def what_runs_where() -> VersionMatrix:
-    """The version matrix, each cell saying whether an earlier package can be redeployed there."""
-    matrix, redeployable = version_matrix(), redeployable_places()
+def recently_deployed_services(limit: int = VERSIONS_SHOWN) -> list[int]:
+    """The services of the newest deployments, at most ``limit`` (read from the deployments' newest-first index)."""
+    newest: dict[int, None] = {}
+    for service_id in Deployment.objects.order_by("-created").values_list("service_id", flat=True)[: limit * 20]:
+        newest.setdefault(service_id, None)
+        if len(newest) == limit:
+            break
+    return list(newest)
+
+
+def what_runs_where(service_ids: list[int] | None = None) -> VersionMatrix:
+    """The version matrix (of every service, or of those given), each cell saying whether an earlier package can be
+    redeployed there."""
+    matrix, redeployable = version_matrix(service_ids), redeployable_places(service_ids)
     rows = [
         VersionRow(
             service=row.service,

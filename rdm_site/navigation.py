@@ -40,6 +40,7 @@ MENU = (
         (
             MenuItem("Deployments", "deployments:deployment_list", "deployments.view_deployment"),
             MenuItem("Promotions", "deployments:promotion_list", "deployments.view_promotion"),
+            MenuItem("What runs where", "what_runs_where", "deployments.view_deployment"),
         ),
     ),
     MenuGroup(

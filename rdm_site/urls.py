@@ -8,6 +8,7 @@ from rdm_site.api.urls import schema_urlpatterns
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("team/", views.TeamView.as_view(), name="team"),
+    path("running/", views.WhatRunsWhereView.as_view(), name="what_runs_where"),
     path("notifications/", views.NotificationListView.as_view(), name="notifications"),
     path("audit/", views.AuditEventListView.as_view(), name="audit"),
     path("search/", views.SearchView.as_view(), name="search"),

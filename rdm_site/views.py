@@ -61,10 +61,21 @@ class HomeView(RdmPermissionRequiredMixin, TemplateView):
             deployments=dashboard.active_deployments(),
             els_rows=dashboard.early_life_support_running(),
             now=timezone.now(),
-            matrix=dashboard.what_runs_where(),
+            matrix=dashboard.what_runs_where(dashboard.recently_deployed_services()),
+            matrix_limited=True,
             figures=dashboard.headline_figures(),
             **kwargs,
         )
+
+
+class WhatRunsWhereView(RdmPermissionRequiredMixin, TemplateView):
+    """Every service by environment: the versions there, and where an earlier version can be redeployed."""
+
+    permission_required = "deployments.view_deployment"
+    template_name = "rdm_site/what_runs_where.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(matrix=dashboard.what_runs_where(), **kwargs)
 
 
 class TeamView(RdmPermissionRequiredMixin, TemplateView):

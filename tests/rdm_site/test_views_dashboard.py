@@ -11,7 +11,7 @@ from cmdb.choices import CiState, CiType
 from deployments.choices import DeploymentModel, DeploymentState, ElsState, IncidentSeverity, StepKind, StepState
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step, Wave
 from deployments.services import STEP_ACTIONS
-from rdm_site.dashboard import NEEDS_SHOWN, PIPELINE_STATES, SIDE_STATES, interventions_awaiting
+from rdm_site.dashboard import NEEDS_SHOWN, PIPELINE_STATES, SIDE_STATES, VERSIONS_SHOWN, interventions_awaiting
 from rdm_site.roles import Role
 from releases.actions import CHANGE_ACTIONS, PACKAGE_ACTIONS, RELEASE_ACTIONS, REVIEW_ACTIONS
 from releases.choices import ChangeType, PackageState, ReleaseState, ReviewState
@@ -193,7 +193,7 @@ def test_a_cell_running_many_versions_names_three_and_counts_the_rest(client, pe
             name=f"shop-{n}", service=landscape["service"], environment=landscape["environment"], version=f"1.{n}"
         )
     client.force_login(people["vera"])
-    cell = client.get("/").content.decode().split('id="what-runs-where"')[1]
+    cell = client.get("/running/").content.decode().split('id="what-runs-where"')[1]
     assert [f"<code>1.{n}</code>" in cell for n in range(5)] == [True, True, True, False, False]
     assert "and 2 more" in cell
     assert "mixed" in cell
@@ -393,3 +393,27 @@ def test_needs_my_action_shows_the_first_few_of_each_kind_and_counts_them_all(cl
     client.force_login(people["carl"])
     html = client.get("/").content.decode()
     assert f'<a href="/changes/queue/">All {NEEDS_SHOWN + 3}</a>' in html  # the CAB queue lists them all
+
+
+def test_what_runs_where_shows_the_services_deployed_most_recently_and_links_to_every_one(client, people, landscape):
+    services = [ServiceFactory(name=f"Service {n:02}") for n in range(VERSIONS_SHOWN + 3)]
+    for service in services:  # each deployed once, Service 00 first, the last one most recently
+        ConfigurationItemFactory(service=service, environment=landscape["environment"], version="1.0")
+        Deployment.objects.create(
+            service=service,
+            process=ProcessFactory(service=service),
+            environment=landscape["environment"],
+            model=DeploymentModel.BIG_BANG,
+            state=DeploymentState.SUCCEEDED,
+        )
+    client.force_login(people["vera"])
+
+    shown = [row.service for row in client.get("/").context["matrix"].rows]
+    assert shown == sorted(services[-VERSIONS_SHOWN:], key=lambda service: service.name)
+    page = client.get("/running/")
+    assert [row.service.name for row in page.context["matrix"].rows] == sorted([*(s.name for s in services), "Shop"])
+    assert 'href="/running/"' in client.get("/").content.decode()
+
+
+def test_what_runs_where_needs_sign_in(client):
+    assert client.get("/running/").status_code == 302
