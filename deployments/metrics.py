@@ -59,10 +59,6 @@ class Period(models.TextChoices):
     QUARTER = "quarter", "Quarter"
 
 
-# One bucket's length, as PostgreSQL's generate_series steps it.
-PERIOD_STEP = {Period.WEEK: "1 week", Period.MONTH: "1 month", Period.QUARTER: "3 months"}
-
-
 class Level(models.TextChoices):
     ELITE = "elite", "Elite"
     HIGH = "high", "High"
