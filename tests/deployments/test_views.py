@@ -1,16 +1,20 @@
 """Deployments in the browser, through Django's test client: who may see and do what (a forged control changes
-nothing), the start's refusals listing every unmet condition, step logs followed from a line on, and lists whose
-query count does not grow with their rows."""
+nothing), the start's refusals listing every unmet condition, scheduling for a window from the page, step logs
+followed from a line on, and lists that filter by state, service, environment, model and date and whose query count
+does not grow with their rows."""
+
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from cmdb.choices import EnvironmentTier
 from cmdb.models import ConfigurationItem
 from deployments import guards, services
-from deployments.choices import DeploymentState
+from deployments.choices import DeploymentModel, DeploymentState
 from deployments.models import Deployment, StepLog
 from rdm_site.roles import Role
 from tests.deployments.conftest import drive, make_landscape
@@ -108,6 +112,36 @@ def test_a_start_refused_shows_every_unmet_condition_and_the_plan_stays(client, 
     assert deployment.state == DeploymentState.PLANNED
 
 
+def test_a_plan_is_scheduled_from_its_page_for_a_time_in_the_window_and_the_guards_answer_for_that_time(db, client):
+    governed = Governed()  # a window from an hour ago for six hours, a change from half an hour ago for four
+    deployment = governed.plan()
+    client.force_login(governed.dm)
+    assert 'data-action="schedule"' in client.get(detail(deployment)).content.decode()
+
+    def schedule(when):
+        form = {"scheduled_for": f"{when:%Y-%m-%dT%H:%M}", "reason": "agreed with the shop", "next": detail(deployment)}
+        return client.post(transition(deployment, "schedule"), form, follow=True)
+
+    # after the window and the change: refused, every unmet condition shown, still planned
+    late = (timezone.now() + timedelta(hours=7)).replace(second=0, microsecond=0)
+    response = schedule(late)
+    conditions = [str(message) for message in response.context["messages"] if "condition" in message.tags]
+    assert conditions == guards.schedule_conditions(deployment, late)
+    assert len(conditions) >= 2
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.PLANNED
+
+    # within both: scheduled, and the page answers each guard for now and for that time
+    when = (timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    page = schedule(when).content.decode()
+    deployment.refresh_from_db()
+    assert (deployment.state, deployment.scheduled_for) == (DeploymentState.SCHEDULED, when)
+    assert f"At {when:%Y-%m-%d %H:%M} UTC" in page
+    assert f'Scheduled for</div><div class="datagrid-content">{when:%Y-%m-%d %H:%M} UTC' in page
+    assert page.count('<span class="badge rdm-state-succeeded">Met</span>') == 4 + 3  # starting now; at that time
+    assert "Not met" not in page
+
+
 def test_a_governed_release_is_planned_from_the_form_then_started(db, client, django_capture_on_commit_callbacks):
     governed = Governed()
     client.force_login(governed.dm)
@@ -182,6 +216,38 @@ def test_step_logs_are_followed_from_the_last_line_seen(client, manager):
     assert "data-log=" not in later
     assert "End of the log." in later
     assert "hx-trigger" not in later  # the step is finished: no more polling
+
+
+def test_the_list_filters_by_state_service_environment_model_and_date(client, manager):
+    first, second = make_landscape(), make_landscape()
+    phased = services.deployment_create(
+        actor=manager,
+        process=first.process,
+        environment=first.environment,
+        model=DeploymentModel.PHASED,
+        phase_plan={"percentages": [50, 100]},
+    )
+    earlier = services.deployment_create(actor=manager, process=second.process, environment=second.environment)
+    services.deployment_start(deployment=earlier, actor=manager)
+    Deployment.objects.filter(pk=earlier.pk).update(created=timezone.now() - timedelta(days=30))
+    client.force_login(manager)
+
+    def listed(**filters) -> set[int]:
+        response = client.get(reverse("deployments:deployment_list"), filters)
+        assert response.status_code == 200
+        return {row.record.pk for row in response.context["table"].page.object_list}
+
+    assert listed() == {phased.pk, earlier.pk}
+    assert listed(state=DeploymentState.QUEUED) == {earlier.pk}
+    assert listed(service=first.service.pk) == {phased.pk}
+    assert listed(environment=second.environment.pk) == {earlier.pk}
+    assert listed(model=DeploymentModel.PHASED) == {phased.pk}
+    cut = (timezone.now() - timedelta(days=10)).date().isoformat()  # a date, as typed in the filter form
+    assert listed(created_before=cut) == {earlier.pk}
+    assert listed(created_after=cut) == {phased.pk}
+    form = client.get(reverse("deployments:deployment_list")).content.decode()
+    for name in ("state", "service", "environment", "model", "created_after", "created_before"):
+        assert f'name="{name}"' in form, name
 
 
 @pytest.mark.parametrize("url_name", ["deployments:deployment_list", "deployments:service_deployments"])
