@@ -327,9 +327,12 @@ def _grow(count: int) -> None:
     environment = EnvironmentFactory(name="load")
     for _ in range(count):
         ConfigurationItemFactory(environment=environment, service=ServiceFactory())
+        EnvironmentFactory()
 
 
-@pytest.mark.parametrize("url_name", ["cmdb:service_list", "cmdb:ci_list", "cmdb:baseline_list"])
+@pytest.mark.parametrize(
+    "url_name", ["cmdb:service_list", "cmdb:ci_list", "cmdb:environment_list", "cmdb:baseline_list"]
+)
 def test_lists_make_as_many_queries_for_ten_times_the_rows(client, people, url_name):
     client.force_login(people["vera.viewer"])
     url = reverse(url_name)

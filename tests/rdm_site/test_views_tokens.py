@@ -1,6 +1,8 @@
 """The tokens page: make a token (secret shown once), scopes limited to what one's roles write, revoke."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from rdm_site.models import ApiToken
 from rdm_site.roles import Role
@@ -69,3 +71,17 @@ def test_one_revokes_ones_own_token_and_nobody_elses(client, vera, carl):
     assert mine.revoked_at is not None
     assert theirs.revoked_at is None
     assert client.get(f"/tokens/{mine.pk}/revoke/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_the_tokens_page_makes_the_same_queries_for_ten_times_the_tokens(client, carl):
+    client.force_login(carl)
+
+    def queries_with(count: int) -> int:
+        for _ in range(count):
+            token_create(actor=carl, name=f"token-{ApiToken.objects.count()}", scopes=["read"])
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/tokens/").status_code == 200
+        return len(captured)
+
+    assert queries_with(2) == queries_with(18)

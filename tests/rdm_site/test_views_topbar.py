@@ -74,3 +74,17 @@ def test_a_list_page_reads_the_top_bar_once_though_its_table_renders_with_the_re
     assert response.status_code == 200
     assert len(unread_counts) == 1
     assert response.context["unread_notifications"] == 1
+
+
+@pytest.mark.django_db
+def test_the_notifications_page_makes_the_same_queries_for_ten_times_the_notifications(client, vera):
+    client.force_login(vera)
+
+    def queries_with(count: int) -> int:
+        for n in range(count):
+            notification_send(recipients=[vera], kind="test", subject=f"Notice {n}", link="/releases/")
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/notifications/").status_code == 200
+        return len(captured)
+
+    assert queries_with(2) == queries_with(18)

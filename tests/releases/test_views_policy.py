@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from releases.models import FreezePeriod, ReleaseWindow
+from releases.models import FreezeOverride, FreezePeriod, ReleaseWindow
 from releases.views.policy import next_occurrences, rrule_in_words
-from tests.releases.factories import FreezeFactory, WindowFactory
+from tests.releases.factories import ChangeFactory, FreezeFactory, PolicyFactory, WindowFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -151,15 +151,35 @@ def test_a_release_manager_ticks_the_gates_of_a_policy_per_tier(client, world):
     assert world.policy.gates_required["staging"] == []
 
 
-def test_the_freeze_list_makes_the_same_queries_for_ten_times_the_rows(client, world):
+def _grow_rules(world, count: int) -> None:
+    """``count`` more of each: policies, windows, freezes and freeze overrides."""
+    for _ in range(count):
+        PolicyFactory()
+        WindowFactory(services=[world.service], environments=[world.production])
+        freeze = FreezeFactory(services=[world.service], environments=[world.production])
+        change = ChangeFactory(services=[world.service])
+        FreezeOverride.objects.create(
+            change=change,
+            freeze=freeze,
+            reason="Outage",
+            granted_by=world.people.ea,
+            valid_from=change.planned_start,
+            valid_until=change.planned_end,
+        )
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    ["releases:policy_list", "releases:window_list", "releases:freeze_list", "releases:freezeoverride_list"],
+)
+def test_the_rule_lists_make_the_same_queries_for_ten_times_the_rows(client, world, url_name):
     client.force_login(world.people.viewer)
 
     def queries_with(count: int) -> int:
-        for _ in range(count):
-            FreezeFactory(services=[world.service], environments=[world.production])
-        client.get(reverse("releases:freeze_list"))
+        _grow_rules(world, count)
+        client.get(reverse(url_name))  # warm the permission caches of the session
         with CaptureQueriesContext(connection) as captured:
-            client.get(reverse("releases:freeze_list"))
+            assert client.get(reverse(url_name)).status_code == 200
         return len(captured)
 
     assert queries_with(2) == queries_with(18)
