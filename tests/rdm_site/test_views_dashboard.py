@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from cmdb.choices import CiState, CiType
@@ -197,6 +198,21 @@ def test_a_cell_running_many_versions_names_three_and_counts_the_rest(client, pe
     assert [f"<code>1.{n}</code>" in cell for n in range(5)] == [True, True, True, False, False]
     assert "and 2 more" in cell
     assert "mixed" in cell
+
+
+@pytest.mark.django_db
+def test_a_release_plan_is_approved_from_needs_my_action_and_the_answer_is_the_dashboard(client, people, landscape):
+    grow(landscape, people, 1)
+    rita = people["rita"]
+    client.force_login(rita)
+    page = client.get("/")
+    release = page.context["needs"].release_decisions.items[0]
+    url = reverse("releases:release_transition", args=[release.pk, "approve"])
+    assert f'action="{url}"' in page.content.decode()
+    answer = client.post(url, {"reason": "Fine by the release board.", "next": "/"})
+    assert (answer.status_code, answer.url) == (302, "/")
+    assert Approval.objects.filter(release=release, approver=rita, reason="Fine by the release board.").exists()
+    assert client.get("/").context["needs"].release_decisions.count == 0
 
 
 @pytest.mark.django_db

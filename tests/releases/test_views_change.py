@@ -148,13 +148,14 @@ def test_rejecting_without_a_reason_is_explained_and_changes_nothing(client, wor
     assert change.state == ChangeState.ASSESSED
 
 
-@pytest.mark.parametrize("url_name", ["releases:change_list", "releases:change_queue"])
+@pytest.mark.parametrize("url_name", ["releases:change_list", "releases:change_queue", "releases:changetemplate_list"])
 def test_change_lists_make_the_same_queries_for_ten_times_the_rows(client, world, url_name):
     client.force_login(world.people.ca)
 
     def queries_with(count: int) -> int:
         for _ in range(count):
             ChangeFactory(state=ChangeState.ASSESSED, services=[world.service], configuration_items=[world.ci])
+            ChangeTemplateFactory(services=[world.service])
         client.get(reverse(url_name))  # warm the permission caches of the session
         with CaptureQueriesContext(connection) as captured:
             assert client.get(reverse(url_name)).status_code == 200
@@ -224,13 +225,15 @@ def _form(world, **overrides) -> dict:
     }
 
 
-def test_a_release_manager_raises_a_normal_change(client, world):
+@pytest.mark.parametrize("change_type", [ChangeType.NORMAL, ChangeType.EMERGENCY])
+def test_a_release_manager_raises_a_normal_or_an_emergency_change(client, world, change_type):
     client.force_login(world.people.rm)
-    assert client.get(reverse("releases:change_create")).status_code == 200
-    answer = client.post(reverse("releases:change_create"), _form(world))
+    assert f'value="{change_type}"' in client.get(reverse("releases:change_create")).content.decode()
+    answer = client.post(reverse("releases:change_create"), _form(world, change_type=change_type))
     change = ChangeRecord.objects.get(title="Rotate the shop's certificates")
     assert answer.url == change.get_absolute_url()
-    assert (change.state, change.requested_by, list(change.services.all())) == (
+    assert (change.change_type, change.state, change.requested_by, list(change.services.all())) == (
+        change_type,
         ChangeState.DRAFT,
         world.people.rm,
         [world.service],
