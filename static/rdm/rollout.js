@@ -1,14 +1,21 @@
 /* The live rollout page. It follows the deployment's event stream (Server-Sent Events): each event updates
  * its grid cell, wave or state at once, is added to the events list, and makes the page re-read its
- * server-rendered parts (controls, guards, summary, interventions, grid). An event is applied once: those at
- * or below the last number seen are ignored, so a replay after a reconnection shows nothing twice. */
+ * server-rendered parts (controls and those withheld, guards, summary, interventions, grid). An event is applied
+ * once: those at or below the last number seen are ignored, so a replay after a reconnection shows nothing twice. */
 (function () {
   "use strict";
   const root = document.querySelector("[data-rollout]");
   if (!root) return;
   const status = document.getElementById("rollout-connection");
   const events = document.getElementById("rollout-events");
-  const PARTS = ["rollout-controls", "rollout-start", "rollout-summary", "rollout-interventions", "rollout-grid"];
+  const PARTS = [
+    "rollout-controls",
+    "rollout-withheld",
+    "rollout-start",
+    "rollout-summary",
+    "rollout-interventions",
+    "rollout-grid",
+  ];
   let lastSeq = Number(root.dataset.lastSeq || 0);
   let retryDelay = 1000;
   let refreshTimer = null;
