@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -31,6 +31,7 @@ from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step
 from deployments.selectors import redeployable_places
 from deployments.services import RUN, RUN_CONTINUOUS
+from rdm_site.pagination import bounded_count
 from releases.choices import (
     CHANGE_OPEN_STATES,
     RELEASE_PRE_DEPLOYMENT_STATES,
@@ -80,6 +81,7 @@ class PipelineColumn:
     label: str
     count: int
     cards: list[Release]
+    count_is_estimate: bool = False  # past ``ESTIMATE_ABOVE`` releases in the state, as the lists count
 
 
 @dataclass
@@ -89,9 +91,11 @@ class Pipeline:
 
 
 def release_pipeline() -> Pipeline:
-    """Releases per state, with the most recently updated few of each board column (two queries: the columns'
-    cards are one UNION of a short index scan per state, rather than a ranking of every release)."""
-    counts = dict(Release.objects.order_by().values_list("state").annotate(n=Count("id")))
+    """Releases per state, with the most recently updated few of each board column. Each state is counted from
+    its index, exactly up to ``ESTIMATE_ABOVE`` and estimated beyond (a year's closed releases are tens of
+    thousands); the columns' cards are one UNION of a short index scan per state, rather than a ranking of every
+    release."""
+    counts = {state: bounded_count(Release.objects.filter(state=state)) for state in (*PIPELINE_STATES, *SIDE_STATES)}
     newest = [
         Release.objects.filter(state=state).order_by("-updated", "-id")[:CARDS_PER_COLUMN] for state in PIPELINE_STATES
     ]
@@ -103,7 +107,8 @@ def release_pipeline() -> Pipeline:
     labels = dict(ReleaseState.choices)
 
     def column(state: str) -> PipelineColumn:
-        return PipelineColumn(state, labels[state], counts.get(state, 0), cards.get(state, []))
+        count, estimated = counts[state]
+        return PipelineColumn(state, labels[state], count, cards.get(state, []), count_is_estimate=estimated)
 
     return Pipeline(columns=[column(state) for state in PIPELINE_STATES], side=[column(s) for s in SIDE_STATES])
 
@@ -350,15 +355,14 @@ class Figure:
     hint: str = ""
 
 
-def headline_figures(now: datetime | None = None) -> list[Figure]:
-    """A handful of numbers: releases this month, rollouts of the last 30 days, open changes and incidents."""
+def headline_figures(pipeline: Pipeline, now: datetime | None = None) -> list[Figure]:
+    """A handful of numbers: releases this month, releases in flight (from the ``pipeline``'s counts), rollouts
+    of the last 30 days, open changes and incidents."""
     now = now or timezone.now()
     month_start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     since = now - timedelta(days=30)
-    releases = Release.objects.aggregate(
-        deployed=Count("id", filter=Q(deployed_at__gte=month_start)),
-        in_flight=Count("id", filter=Q(state__in=[*PIPELINE_STATES[:-1]])),
-    )
+    deployed = Release.objects.filter(deployed_at__gte=month_start).count()
+    in_flight = sum(column.count for column in pipeline.columns if column.state != ReleaseState.CLOSED)
     deployments = Deployment.objects.filter(finished_at__gte=since).aggregate(
         succeeded=Count("id", filter=Q(state=DeploymentState.SUCCEEDED)),
         failed=Count("id", filter=Q(state__in=(DeploymentState.FAILED, DeploymentState.ROLLED_BACK))),
@@ -366,8 +370,8 @@ def headline_figures(now: datetime | None = None) -> list[Figure]:
     open_changes = ChangeRecord.objects.filter(state__in=CHANGE_OPEN_STATES).count()
     open_incidents = Incident.objects.filter(state__in=INCIDENT_OPEN_STATES).count()
     return [
-        Figure("Releases deployed this month", releases["deployed"], f"since {month_start:%d %b}"),
-        Figure("Releases in flight", releases["in_flight"], "draft to in review"),
+        Figure("Releases deployed this month", deployed, f"since {month_start:%d %b}"),
+        Figure("Releases in flight", in_flight, "draft to in review"),
         Figure("Deployments succeeded", deployments["succeeded"], "last 30 days"),
         Figure("Deployments failed or rolled back", deployments["failed"], "last 30 days"),
         Figure("Open changes", open_changes, "not yet carried out"),
@@ -395,7 +399,9 @@ def early_life_support_running() -> list[ElsRow]:
     """Periods under way (active or extended), soonest end first, at most ELS_SHOWN; their criteria are read
     from the board's counts, so the cost does not grow with the periods or their incidents.
     """
-    running = els_board().filter(state__in=ELS_RUNNING_STATES)[:ELS_SHOWN]
+    running = els_board().filter(state__in=ELS_RUNNING_STATES)
+    # the board's order within running periods, said without its rank so that the state index serves it
+    running = running.order_by(F("planned_end").asc(nulls_last=True), "-created", "-id")[:ELS_SHOWN]
     return [ElsRow(period, els_criteria_evaluate(period)) for period in running]
 
 

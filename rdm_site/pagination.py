@@ -42,6 +42,15 @@ def estimated_count(queryset: QuerySet) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def bounded_count(queryset: QuerySet) -> tuple[int, bool]:
+    """How many rows ``queryset`` holds, and whether that is an estimate: exact up to ``ESTIMATE_ABOVE`` (reading
+    at most one row past it), PostgreSQL's estimate beyond, as the lists count."""
+    exact = queryset.order_by()[: ESTIMATE_ABOVE + 1].count()
+    if exact <= ESTIMATE_ABOVE:
+        return exact, False
+    return max(estimated_count(queryset), exact), True
+
+
 @dataclass(frozen=True)
 class Key:
     """One column of a keyset ordering: the lookup path, its model field, and its direction."""

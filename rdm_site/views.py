@@ -51,9 +51,10 @@ class HomeView(RdmPermissionRequiredMixin, TemplateView):
     template_name = "rdm_site/home.html"
 
     def get_context_data(self, **kwargs):
+        pipeline = dashboard.release_pipeline()
         return super().get_context_data(
             roles=roles_of(self.request.user),
-            pipeline=dashboard.release_pipeline(),
+            pipeline=pipeline,
             needs=dashboard.needs_action(self.request.user),
             schedule=dashboard.schedule(),
             schedule_days=dashboard.SCHEDULE_DAYS,
@@ -63,7 +64,7 @@ class HomeView(RdmPermissionRequiredMixin, TemplateView):
             now=timezone.now(),
             matrix=dashboard.what_runs_where(dashboard.recently_deployed_services()),
             matrix_limited=True,
-            figures=dashboard.headline_figures(),
+            figures=dashboard.headline_figures(pipeline),
             **kwargs,
         )
 

@@ -51,7 +51,15 @@ class EarlyLifeSupport(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model)
         verbose_name = "early life support period"
         verbose_name_plural = "early life support periods"
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["state", "planned_end"], name="deployments_els_state_end")]
+        indexes = [
+            models.Index(fields=["state", "planned_end"], name="deployments_els_state_end"),
+            # the dashboard's periods under way, soonest end first
+            models.Index(
+                fields=["planned_end"],
+                condition=models.Q(state__in=sorted(ELS_RUNNING_STATES)),
+                name="deployments_els_running_end",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"ELS #{self.pk} of {self.release}"

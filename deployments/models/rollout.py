@@ -173,6 +173,14 @@ class Deployment(FsmRefreshMixin, ConcurrentTransitionMixin, models.Model):
                 ],
                 name="deployments_dep_env_end_dora",
             ),
+            # the dashboard: rollouts ended in the last 30 days by outcome, read from the index alone
+            models.Index(fields=["finished_at"], include=["state"], name="deployments_dep_finished"),
+            # where an earlier package succeeded (a redeploy can go back to it), read from the index alone
+            models.Index(
+                fields=["service", "environment", "package"],
+                condition=models.Q(state=DeploymentState.SUCCEEDED, package__isnull=False),
+                name="deployments_dep_succeeded_pkg",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

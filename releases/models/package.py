@@ -122,6 +122,15 @@ class ReleasePackage(ConcurrentTransitionMixin, models.Model):
     class Meta:
         verbose_name = "release package"
         ordering = ["release", "-registered_at", "-id"]
+        indexes = [
+            # the validators' queue (oldest first) and its count, read from the index alone
+            models.Index(
+                fields=["registered_at", "id"],
+                include=["built_by"],
+                condition=models.Q(state=PackageState.BUILT),
+                name="releases_package_built_queue",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["release", "version"], name="releases_package_unique_version"),
             # A release has at most one current package: every other one was superseded.

@@ -99,6 +99,10 @@ class Release(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["state", "-created", "-id"], name="releases_release_state_newest"),
             # the dashboard's pipeline board: the most recently updated few of each state
             models.Index(fields=["state", "-updated", "-id"], name="releases_release_state_updated"),
+            # the dashboard's releases deployed this month
+            models.Index(
+                fields=["deployed_at"], condition=models.Q(deployed_at__isnull=False), name="releases_release_deployed"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="releases_release_unique_name_version"),

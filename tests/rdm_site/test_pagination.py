@@ -14,7 +14,14 @@ from django.utils import timezone
 from rdm_site import pagination, web
 from rdm_site.audit import audit_record
 from rdm_site.models import AuditEvent
-from rdm_site.pagination import ListPaginator, cursor_at, decode_cursor, estimated_count, keyset_keys
+from rdm_site.pagination import (
+    ListPaginator,
+    bounded_count,
+    cursor_at,
+    decode_cursor,
+    estimated_count,
+    keyset_keys,
+)
 from rdm_site.roles import Role
 from releases.models import Release
 from tests.cmdb.factories import ConfigurationItemFactory
@@ -65,6 +72,35 @@ def test_a_count_past_the_threshold_is_the_planners_estimate_and_reads_about(vie
     assert paginator.count_is_estimate
     assert paginator.count == estimated_count(Release.objects.all()) > 40
     assert f"about {paginator.count} rows" in response.content.decode()
+
+
+def test_a_bounded_count_is_exact_up_to_the_threshold_and_the_estimate_past_it(monkeypatch):
+    _releases(50)
+    _analyze("releases_release")
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 50)
+    assert bounded_count(Release.objects.all()) == (50, False)
+
+    ReleaseFactory()  # one past the threshold, the statistics not yet knowing it
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 40)
+
+    with CaptureQueriesContext(connection) as queries:
+        count, estimated = bounded_count(Release.objects.all())
+    assert estimated
+    assert count == max(estimated_count(Release.objects.all()), 41) >= 41
+    assert "LIMIT 41" in queries.captured_queries[0]["sql"]  # never more than one row past the threshold is read
+
+
+def test_the_pipeline_board_says_about_for_a_state_past_the_threshold(viewer, monkeypatch):
+    _releases(45)  # drafts
+    _analyze("releases_release")
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 40)
+
+    response = viewer.get("/")
+
+    drafts = response.context["pipeline"].columns[0]
+    assert drafts.count_is_estimate
+    assert drafts.count >= 41
+    assert f"about {drafts.count}" in response.content.decode()
 
 
 def test_a_count_below_the_threshold_is_exact(viewer):
