@@ -320,18 +320,28 @@ class VersionRow:
 class VersionMatrix:
     environments: list[Environment]
     rows: list[VersionRow]
+    service_count: int | None = None  # every service the matrix covers, when it holds a page of them
+    limit: int | None = None  # the page: ``limit`` services (by name) from ``offset``; None: all
+    offset: int = 0
 
 
-def version_matrix(service_ids: Iterable[int] | None = None) -> VersionMatrix:
+def version_matrix(
+    service_ids: Iterable[int] | None = None, *, limit: int | None = None, offset: int = 0
+) -> VersionMatrix:
     """Service by environment → the versions of the service's applications there (of every service, or of those
-    given). Three queries; the CIs are grouped by cell in the database (tens of thousands of them would otherwise
+    given; ``limit`` of them by name from ``offset``, counted, when a page is asked for). Three queries, four
+    with the count; the CIs are grouped by cell in the database (tens of thousands of them would otherwise
     cross into Python)."""
     environments = list(Environment.objects.order_by("promotion_order"))
-    services = Service.objects.order_by("name")
-    applications = ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__isnull=False)
+    services = Service.objects.order_by("name", "id")
     if service_ids is not None:
-        services, applications = services.filter(pk__in=service_ids), applications.filter(service__in=service_ids)
+        services = services.filter(pk__in=service_ids)
+    service_count = None
+    if limit is not None:
+        service_count = services.count()
+        services = services[offset : offset + limit]
     services = list(services)
+    applications = ConfigurationItem.objects.filter(ci_type=CiType.APPLICATION, service__in=services)
     cells = (
         applications.exclude(state__in=CI_TERMINAL_STATES)
         .values("service_id", "environment_id")
@@ -349,7 +359,7 @@ def version_matrix(service_ids: Iterable[int] | None = None) -> VersionMatrix:
         )
         for service in services
     ]
-    return VersionMatrix(environments=environments, rows=rows)
+    return VersionMatrix(environments=environments, rows=rows, service_count=service_count, limit=limit, offset=offset)
 
 
 # --- baseline comparison ----------------------------------------------------------------------

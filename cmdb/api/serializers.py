@@ -16,6 +16,8 @@ from rdm_site.representations import representation_register
 
 IMPACT_PAGE_SIZE = 100  # CIs per page of an impact analysis, unless ``limit`` says otherwise
 IMPACT_PAGE_MAX = 1000
+VERSION_MATRIX_PAGE_SIZE = 50  # services per page of the version matrix, unless ``limit`` says otherwise
+VERSION_MATRIX_PAGE_MAX = 200
 
 
 class UsernameField(serializers.SlugRelatedField):
@@ -188,9 +190,31 @@ class ImpactDepthSerializer(serializers.Serializer):
     services = serializers.IntegerField(help_text="Services whose nearest hurt CI is at this depth.")
 
 
-class ImpactSerializer(serializers.Serializer):
+class OffsetPageLinks:
+    """``next`` and ``previous`` links of an answer holding ``limit`` items from ``offset`` of ``page_total``
+    (the name of the answer's attribute counting them all); both null when the answer is not paged."""
+
+    page_total = ""
+
+    def get_next(self, answer) -> str | None:
+        if answer.limit is None or answer.offset + answer.limit >= getattr(answer, self.page_total):
+            return None
+        return self._page_link(answer.offset + answer.limit)
+
+    def get_previous(self, answer) -> str | None:
+        if answer.limit is None or answer.offset == 0:
+            return None
+        return self._page_link(max(answer.offset - answer.limit, 0))
+
+    def _page_link(self, offset: int) -> str:
+        return replace_query_param(self.context["request"].build_absolute_uri(), "offset", offset)
+
+
+class ImpactSerializer(OffsetPageLinks, serializers.Serializer):
     """A blast radius of any size: the totals, every service, and the hurt CIs a page at a time (``limit``
     from ``offset``, nearest first)."""
+
+    page_total = "ci_count"
 
     ci_count = serializers.IntegerField(help_text="Every CI hurt, whatever the page; the broken CI is not counted.")
     service_count = serializers.IntegerField(help_text="Every service hurt, its own included.")
@@ -203,19 +227,6 @@ class ImpactSerializer(serializers.Serializer):
         "is not listed.",
     )
     services = ImpactedServiceSerializer(many=True, help_text="All of them, nearest first.")
-
-    def get_next(self, impact) -> str | None:
-        if impact.limit is None or impact.offset + impact.limit >= impact.ci_count:
-            return None
-        return self._page_link(impact.offset + impact.limit)
-
-    def get_previous(self, impact) -> str | None:
-        if impact.limit is None or impact.offset == 0:
-            return None
-        return self._page_link(max(impact.offset - impact.limit, 0))
-
-    def _page_link(self, offset: int) -> str:
-        return replace_query_param(self.context["request"].build_absolute_uri(), "offset", offset)
 
 
 class ImpactQuerySerializer(serializers.Serializer):
@@ -248,9 +259,32 @@ class VersionRowSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(many=False)
-class VersionMatrixSerializer(serializers.Serializer):
+class VersionMatrixSerializer(OffsetPageLinks, serializers.Serializer):
+    """The matrix a page of services at a time (``limit`` from ``offset``, by name)."""
+
+    page_total = "service_count"
+
+    service_count = serializers.IntegerField(help_text="Every service asked for, whatever the page.")
+    next = serializers.SerializerMethodField(help_text="The next page of services; null on the last one.")
+    previous = serializers.SerializerMethodField(help_text="The previous page of services; null on the first one.")
     environments = EnvironmentSerializer(many=True, help_text="The columns, in promotion order.")
-    rows = VersionRowSerializer(many=True, help_text="One per service, by name.")
+    rows = VersionRowSerializer(many=True, help_text="One per service of this page, by name.")
+
+
+class VersionMatrixQuerySerializer(serializers.Serializer):
+    service = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=VERSION_MATRIX_PAGE_MAX,
+        help_text="Only these services (repeat the parameter for several).",
+    )
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=VERSION_MATRIX_PAGE_MAX,
+        default=VERSION_MATRIX_PAGE_SIZE,
+        help_text="How many services to list.",
+    )
+    offset = serializers.IntegerField(min_value=0, default=0, help_text="How many services (by name) to skip.")
 
 
 class ImportFileSerializer(serializers.Serializer):

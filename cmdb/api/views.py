@@ -30,6 +30,7 @@ from cmdb.api.serializers import (
     ImportResultSerializer,
     RelationshipSerializer,
     ServiceSerializer,
+    VersionMatrixQuerySerializer,
     VersionMatrixSerializer,
 )
 from cmdb.choices import CiTransition
@@ -336,7 +337,10 @@ class BaselineViewSet(RdmViewSetMixin, mixins.RetrieveModelMixin, mixins.ListMod
 @extend_schema_view(
     list=extend_schema(
         summary="What version is where: services by environments, each cell the versions there.",
-        responses={200: VersionMatrixSerializer, **{code: PROBLEMS[code] for code in (401, 403, 429)}},
+        description="A page of services at a time: `limit` services (50 unless asked, at most 200) by name from "
+        "`offset`, with `service_count` and `next` / `previous` links; `service` keeps only the services named.",
+        parameters=[VersionMatrixQuerySerializer],
+        responses={200: VersionMatrixSerializer, **{code: PROBLEMS[code] for code in (400, 401, 403, 429)}},
     )
 )
 class VersionMatrixViewSet(viewsets.GenericViewSet):
@@ -348,4 +352,8 @@ class VersionMatrixViewSet(viewsets.GenericViewSet):
     pagination_class = None
 
     def list(self, request):
-        return Response(VersionMatrixSerializer(selectors.version_matrix()).data)
+        given = VersionMatrixQuerySerializer(data=request.query_params)
+        given.is_valid(raise_exception=True)
+        page = given.validated_data
+        matrix = selectors.version_matrix(page.get("service"), limit=page["limit"], offset=page["offset"])
+        return Response(VersionMatrixSerializer(matrix, context={"request": request}).data)

@@ -176,6 +176,22 @@ def test_version_matrix_shows_each_services_application_versions_per_environment
     assert [names[pk] for pk in shop_in_production.ci_ids] == ["web-shop", "web-shop-admin"]
 
 
+def test_a_page_of_the_version_matrix_holds_limit_services_by_name_and_counts_them_all(django_assert_num_queries):
+    production = EnvironmentFactory(name="production")
+    services = [ServiceFactory(name=f"Service {n:02}") for n in range(7)]
+    for service in services:
+        ConfigurationItemFactory(name=f"{service.slug}-app", service=service, environment=production, version="1.0")
+
+    with django_assert_num_queries(4):  # the count is the fourth
+        page = version_matrix(limit=3, offset=3)
+
+    assert [row.service for row in page.rows] == services[3:6]
+    assert (page.service_count, page.limit, page.offset) == (7, 3, 3)
+    assert [row.cells[0].versions for row in page.rows] == [["1.0"]] * 3
+    chosen = version_matrix([services[1].pk, services[5].pk], limit=1, offset=1)
+    assert ([row.service for row in chosen.rows], chosen.service_count) == ([services[5]], 2)
+
+
 # --- baseline comparison ----------------------------------------------------------------------
 
 

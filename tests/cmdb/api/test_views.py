@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cmdb import services
-from cmdb.api.serializers import IMPACT_PAGE_MAX, IMPACT_PAGE_SIZE
+from cmdb.api.serializers import IMPACT_PAGE_MAX, IMPACT_PAGE_SIZE, VERSION_MATRIX_PAGE_MAX
 from cmdb.choices import CiState, CiType, RelationshipKind
 from cmdb.models import ConfigurationItem, Environment, Relationship, Service
 from rdm_site.models import AuditEvent
@@ -424,6 +424,34 @@ def test_the_version_matrix_shows_each_services_versions_per_environment(signed_
         (staging.pk, ["2.4.0"]),
         (production.pk, ["2.3.0"]),
     ]
+
+
+def test_the_version_matrix_comes_a_page_of_services_at_a_time(signed_in, viewer, production):
+    services = [ServiceFactory(name=f"Service {n}") for n in range(5)]
+    for service in services:
+        ConfigurationItemFactory(name=f"{service.slug}-app", environment=production, service=service, version="1.0")
+    client = signed_in(viewer)
+
+    first = client.get("/api/v1/version-matrix/?limit=2").json()
+    assert [row["service"]["name"] for row in first["rows"]] == ["Service 0", "Service 1"]
+    assert (first["service_count"], first["previous"]) == (5, None)
+    second = client.get(first["next"]).json()
+    assert [row["service"]["name"] for row in second["rows"]] == ["Service 2", "Service 3"]
+    last = client.get(second["next"]).json()
+    assert [row["service"]["name"] for row in last["rows"]] == ["Service 4"]
+    assert last["next"] is None
+    assert "offset=2" in last["previous"]
+
+    chosen = client.get(f"/api/v1/version-matrix/?service={services[3].pk}&service={services[1].pk}").json()
+    assert [row["service"]["name"] for row in chosen["rows"]] == ["Service 1", "Service 3"]
+    assert chosen["service_count"] == 2
+
+
+@pytest.mark.parametrize("query", ["limit=0", f"limit={VERSION_MATRIX_PAGE_MAX + 1}", "offset=-1", "service=abc"])
+def test_a_bad_page_of_the_version_matrix_is_refused_with_the_field_named(signed_in, viewer, query):
+    response = signed_in(viewer).get(f"/api/v1/version-matrix/?{query}")
+    assert response.status_code == 400, response.content
+    assert query.split("=")[0] in response.json()["errors"]
 
 
 # --- environments and services: laid out by administrators ----------------------------------------------
