@@ -31,7 +31,7 @@ from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step
 from deployments.selectors import redeployable_places
 from deployments.services import RUN, RUN_CONTINUOUS
-from rdm_site.pagination import bounded_count
+from rdm_site.pagination import bounded_counts
 from releases.choices import (
     CHANGE_OPEN_STATES,
     RELEASE_PRE_DEPLOYMENT_STATES,
@@ -92,10 +92,11 @@ class Pipeline:
 
 def release_pipeline() -> Pipeline:
     """Releases per state, with the most recently updated few of each board column. Each state is counted from
-    its index, exactly up to ``ESTIMATE_ABOVE`` and estimated beyond (a year's closed releases are tens of
-    thousands); the columns' cards are one UNION of a short index scan per state, rather than a ranking of every
-    release."""
-    counts = {state: bounded_count(Release.objects.filter(state=state)) for state in (*PIPELINE_STATES, *SIDE_STATES)}
+    its index in one query, exactly up to ``ESTIMATE_ABOVE`` and estimated beyond (a year's closed releases are
+    tens of thousands); the columns' cards are one UNION of a short index scan per state, rather than a ranking
+    of every release."""
+    states = (*PIPELINE_STATES, *SIDE_STATES)
+    counts = dict(zip(states, bounded_counts([Release.objects.filter(state=state) for state in states]), strict=True))
     newest = [
         Release.objects.filter(state=state).order_by("-updated", "-id")[:CARDS_PER_COLUMN] for state in PIPELINE_STATES
     ]

@@ -16,7 +16,7 @@ from rdm_site.audit import audit_record
 from rdm_site.models import AuditEvent
 from rdm_site.pagination import (
     ListPaginator,
-    bounded_count,
+    bounded_counts,
     cursor_at,
     decode_cursor,
     estimated_count,
@@ -74,20 +74,27 @@ def test_a_count_past_the_threshold_is_the_planners_estimate_and_reads_about(vie
     assert f"about {paginator.count} rows" in response.content.decode()
 
 
-def test_a_bounded_count_is_exact_up_to_the_threshold_and_the_estimate_past_it(monkeypatch):
-    _releases(50)
+def test_bounded_counts_are_exact_up_to_the_threshold_and_the_estimate_past_it(monkeypatch):
+    made = _releases(50)
     _analyze("releases_release")
     monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 50)
-    assert bounded_count(Release.objects.all()) == (50, False)
+    few = Release.objects.filter(pk__in=[release.pk for release in made[:3]])
+    assert bounded_counts([Release.objects.all(), few, Release.objects.filter(pk__in=[])]) == [
+        (50, False),
+        (3, False),
+        (0, False),
+    ]
 
     ReleaseFactory()  # one past the threshold, the statistics not yet knowing it
     monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 40)
 
     with CaptureQueriesContext(connection) as queries:
-        count, estimated = bounded_count(Release.objects.all())
+        [(count, estimated), counted_few] = bounded_counts([Release.objects.all(), few])
     assert estimated
     assert count == max(estimated_count(Release.objects.all()), 41) >= 41
-    assert "LIMIT 41" in queries.captured_queries[0]["sql"]  # never more than one row past the threshold is read
+    assert counted_few == (3, False)
+    assert queries.captured_queries[0]["sql"].count("LIMIT 41") == 2  # at most one row past the threshold
+    assert len(queries.captured_queries) == 2  # the counts, then the planner's estimate of the one past it
 
 
 def test_the_pipeline_board_says_about_for_a_state_past_the_threshold(viewer, monkeypatch):
