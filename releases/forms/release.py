@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from cmdb.models import ConfigurationItem, Service
 from rdm_site.roles import Role
 from releases.choices import UnitKind
-from releases.models import Release, ReleasePolicy
+from releases.models import Release, ReleasePolicy, ReleaseUnit
 
 # Dates are entered and shown in the site's zone (UTC): the label says so.
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -71,9 +71,13 @@ class ReleaseForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self.changed_data if name != "policy"}
 
 
-class ReleaseUnitForm(forms.Form):
-    """One component deployed with the release, and the CIs it changes."""
+UNIT_FIELDS = ("name", "kind", "version", "configuration_items", "reversible")
 
+
+class ReleaseUnitForm(forms.Form):
+    """One component deployed with the release, and the CIs it changes; ``unit`` names the one it edits."""
+
+    unit = forms.ModelChoiceField(ReleaseUnit.objects.none(), required=False, widget=forms.HiddenInput)
     name = forms.CharField(label="Unit name", max_length=200)
     kind = forms.ChoiceField(label="Kind", choices=UnitKind.choices, initial=UnitKind.APPLICATION_ARTIFACT)
     version = forms.CharField(label="Version", max_length=100, required=False)
@@ -85,24 +89,80 @@ class ReleaseUnitForm(forms.Form):
     )
     reversible = forms.BooleanField(label="Reversible", required=False, initial=True)
 
+    def __init__(self, *args, release: Release | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if release is not None:  # only a unit of this release may be edited, whatever is posted
+            self.fields["unit"].queryset = release.units.all()
+
     def unit_data(self) -> dict:
-        return dict(self.cleaned_data)
+        """The unit as ``release_unit_add`` takes it."""
+        return {name: self.cleaned_data[name] for name in UNIT_FIELDS}
+
+    def unit_changes(self) -> dict:
+        """The edited fields ``release_unit_update`` applies."""
+        return {name: self.cleaned_data[name] for name in self.changed_data if name in UNIT_FIELDS}
 
 
 class BaseUnitFormSet(forms.BaseFormSet):
+    """The units' rows of the plan's form: a release's units first (each may be changed or removed), then
+    blank rows for new ones.
+    """
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:  # a release's own units only: a blank row is simply left empty
+            form.fields["DELETE"].label = "Remove this unit"
+
     def clean(self):
         super().clean()
         seen = set()
         for form in self.forms:
-            name = form.cleaned_data.get("name") if form.has_changed() and form.is_valid() else None
+            kept = form.has_changed() and form.is_valid() and not self._should_delete_form(form)
+            name = form.cleaned_data.get("name") if kept else None
             if name in seen:
                 form.add_error("name", f"Another unit is already named {name!r}.")
             elif name:
                 seen.add(name)
 
+    def _filled(self) -> list[ReleaseUnitForm]:
+        """The rows filled in or changed (blank rows are ignored)."""
+        return [form for form in self.forms if form.has_changed() and form.cleaned_data]
+
     def units(self) -> list[dict]:
-        """The units filled in (blank rows are ignored)."""
-        return [form.unit_data() for form in self.forms if form.has_changed() and form.cleaned_data]
+        """The new units, as ``release_create`` takes them."""
+        return [form.unit_data() for form in self._filled()]
+
+    def unit_edits(self) -> dict:
+        """The units removed, changed and added, as ``release_update_with_units`` takes them."""
+        edits = {"units_removed": [], "units_changed": [], "units_added": []}
+        for form in self._filled():
+            unit = form.cleaned_data.get("unit")
+            if self._should_delete_form(form):
+                edits["units_removed"] += [unit] if unit else []
+            elif unit is None:
+                edits["units_added"].append(form.unit_data())
+            else:
+                edits["units_changed"].append((unit, form.unit_changes()))
+        return edits
 
 
-ReleaseUnitFormSet = forms.formset_factory(ReleaseUnitForm, formset=BaseUnitFormSet, extra=3, max_num=20)
+_ReleaseUnitFormSet = forms.formset_factory(
+    ReleaseUnitForm, formset=BaseUnitFormSet, extra=3, max_num=20, can_delete=True, can_delete_extra=False
+)
+
+
+def release_unit_formset(data=None, *, release: Release | None = None) -> BaseUnitFormSet:
+    """The units' rows for a new plan (``release`` None) or for editing the units of ``release``."""
+    units = list(release.units.prefetch_related("configuration_items")) if release else []
+    initial = [
+        {
+            "unit": unit.pk,
+            "name": unit.name,
+            "kind": unit.kind,
+            "version": unit.version,
+            "configuration_items": [ci.pk for ci in unit.configuration_items.all()],
+            "reversible": unit.reversible,
+        }
+        for unit in units
+    ]
+    return _ReleaseUnitFormSet(data, prefix="units", initial=initial, form_kwargs={"release": release})

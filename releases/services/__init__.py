@@ -41,6 +41,7 @@ from releases.services.package import (
     package_update,
     package_validate,
     release_unit_add,
+    release_unit_remove,
     release_unit_update,
     test_run_record,
 )
@@ -67,6 +68,7 @@ from releases.services.release import (
     release_rolled_back,
     release_submit,
     release_update,
+    release_update_with_units,
 )
 from releases.services.review import (
     review_accept,
@@ -130,8 +132,10 @@ __all__ = [
     "release_rolled_back",
     "release_submit",
     "release_unit_add",
+    "release_unit_remove",
     "release_unit_update",
     "release_update",
+    "release_update_with_units",
     "review_accept",
     "review_open",
     "review_return",

@@ -1,4 +1,5 @@
-"""Packages, their artifacts and test runs, and the units of a release (registered by pipelines).
+"""Packages, their artifacts and test runs, and the units of a release (registered by pipelines, or changed with
+the plan by its release manager).
 
 A new package supersedes the previous one and withdraws the approvals given to the release plan:
 approvers vouched for what they saw, not for a rebuild.
@@ -29,6 +30,14 @@ PACKAGE_EDITABLE_FIELDS = ("version", "commits", "work_items", "notes")
 def _ensure_release_open(release: Release, attempt: str) -> None:
     if release.state not in RELEASE_PACKAGE_OPEN_STATES:
         raise IllegalTransition(release, attempt, release.state)
+
+
+def _ensure_units_changeable(release: Release, actor: User | None, attempt: str, state_attempt: str) -> None:
+    """The units are part of the plan and of the build: the release manager changes them with the plan, the
+    build pipeline with a package; either while a package may still be registered for the release.
+    """
+    ensure_allowed(perms.any_permission_problem(actor, [perms.CHANGE_RELEASE, perms.REGISTER_PACKAGE], attempt))
+    _ensure_release_open(release, state_attempt)
 
 
 def _artifact_label(artifact: PackageArtifact) -> str:
@@ -222,6 +231,12 @@ def test_run_record(
 test_run_record.__test__ = False  # a service, not a test, though pytest would collect it by its name
 
 
+def _unit_label(unit: ReleaseUnit) -> str:
+    """A unit as the trail names it: with the CIs it changes."""
+    cis = ", ".join(sorted(ci.name for ci in unit.configuration_items.all()))
+    return f"{unit} ({cis})"
+
+
 def unit_save(
     *,
     release: Release,
@@ -240,9 +255,8 @@ def unit_save(
     validated(unit, f"unit {name!r}")
     unit.save()
     unit.configuration_items.set(list(configuration_items))
-    cis = ", ".join(sorted(ci.name for ci in unit.configuration_items.all()))
     transition_record(
-        actor=actor, action="release.unit_add", target=release, changes={"unit": [None, f"{unit} ({cis})"]}
+        actor=actor, action="release.unit_add", target=release, changes={"unit": [None, _unit_label(unit)]}
     )
     return unit
 
@@ -263,8 +277,7 @@ def release_unit_add(
     what is deployed changed.
     """
     release = locked(release)
-    ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"add a unit to release {release}"))
-    _ensure_release_open(release, "add a unit to")
+    _ensure_units_changeable(release, actor, f"add a unit to release {release}", "add a unit to")
     unit = unit_save(
         release=release,
         actor=actor,
@@ -289,8 +302,7 @@ def release_unit_update(*, unit: ReleaseUnit, actor: User | None, data: dict) ->
     what approvers approved, so their approvals are withdrawn, visibly.
     """
     release = locked(unit.release)
-    ensure_allowed(perms.permission_problem(actor, perms.REGISTER_PACKAGE, f"edit unit {unit.name} of {release}"))
-    _ensure_release_open(release, "edit a unit of")
+    _ensure_units_changeable(release, actor, f"edit unit {unit.name} of {release}", "edit a unit of")
     unit = ReleaseUnit.objects.select_for_update().get(pk=unit.pk)
     changes = apply_changes(unit, data, UNIT_EDITABLE_FIELDS)
     if not changes:
@@ -310,6 +322,21 @@ def release_unit_update(*, unit: ReleaseUnit, actor: User | None, data: dict) ->
     return unit
 
 
+@transaction.atomic
+def release_unit_remove(*, unit: ReleaseUnit, actor: User | None) -> None:
+    """Take a component out of the release. Like adding one, this changes what approvers approved, so their
+    approvals are withdrawn, visibly; the trail keeps the unit as it was.
+    """
+    release = locked(unit.release)
+    _ensure_units_changeable(release, actor, f"remove unit {unit.name} from {release}", "remove a unit from")
+    unit = ReleaseUnit.objects.select_for_update().get(pk=unit.pk)
+    removed = _unit_label(unit)
+    unit.delete()
+    transition_record(actor=actor, action="release.unit_remove", target=release, changes={"unit": [removed, None]})
+    if release_active_approvals(release).exists():
+        approvals_withdraw(release=release, actor=actor, reason=f"unit {unit.name} was removed from the release")
+
+
 __all__ = [
     "package_artifact_add",
     "package_mark_built",
@@ -318,6 +345,7 @@ __all__ = [
     "package_update",
     "package_validate",
     "release_unit_add",
+    "release_unit_remove",
     "release_unit_update",
     "test_run_record",
 ]

@@ -35,11 +35,11 @@ from releases.actions import RELEASE_ACTIONS
 from releases.checklist import Checklist, checklist_evaluate
 from releases.choices import BaselineKind, ReleaseTransition, ReviewState
 from releases.exceptions import InvalidInput
-from releases.models import PostImplementationReview, Release, ReleasePolicy
+from releases.models import PostImplementationReview, Release, ReleasePolicy, ReleaseUnit
 from releases.selectors import release_approver_candidates, release_standard_preapproval
 from releases.services._state import state_move
 from releases.services.approval import APPROVAL_AWAITED, approvals_withdraw
-from releases.services.package import unit_save
+from releases.services.package import release_unit_add, release_unit_remove, release_unit_update, unit_save
 
 # Edits that change what approvers approved: making one withdraws their approvals.
 SIGNIFICANT_FIELDS = ("planned_start", "planned_end", "services")
@@ -131,6 +131,33 @@ def release_update(*, release: Release, actor: User | None, data: dict) -> Relea
     significant = sorted(set(changes) & set(SIGNIFICANT_FIELDS))
     if significant:
         approvals_withdraw(release=release, actor=actor, reason=f"the plan changed ({', '.join(significant)})")
+    return release
+
+
+@transaction.atomic
+def release_update_with_units(
+    *,
+    release: Release,
+    actor: User | None,
+    data: dict,
+    units_changed: Iterable[tuple[ReleaseUnit, dict]] = (),
+    units_added: Iterable[dict] = (),
+    units_removed: Iterable[ReleaseUnit] = (),
+) -> Release:
+    """Edit the plan and its units at once, as the plan's page submits them: all of it is saved, or nothing.
+    ``units_changed`` pairs a unit with the ``release_unit_update`` data for it, ``units_added`` are the keyword
+    arguments of ``release_unit_add``. Removals come first, so a new unit may take the name of a removed one.
+    """
+    release = release_update(release=release, actor=actor, data=data)
+    try:
+        for unit in units_removed:
+            release_unit_remove(unit=unit, actor=actor)
+        for unit, changes in units_changed:
+            release_unit_update(unit=unit, actor=actor, data=changes)
+        for unit in units_added:
+            release_unit_add(release=release, actor=actor, **unit)
+    except InvalidInput as error:  # a unit's "field: problem" is not about the plan's field of that name
+        raise InvalidInput(str(error)) from error
     return release
 
 

@@ -22,7 +22,7 @@ from releases.api.views import ReleasePackageViewSet, ReleaseViewSet
 from releases.checklist import checklist_evaluate
 from releases.choices import BaselineKind, ReleaseState
 from releases.filtersets import ApprovalFilterSet, ReleaseFilterSet, ReleasePackageFilterSet
-from releases.forms.release import ReleaseForm, ReleaseUnitFormSet
+from releases.forms.release import ReleaseForm, release_unit_formset
 from releases.models import PostImplementationReview
 from releases.permissions import CHANGE_RELEASE
 from releases.tables import ApprovalTable, PackageTable, ReleaseTable
@@ -100,10 +100,10 @@ class ReleaseCreateView(RdmPermissionRequiredMixin, TemplateView):
 
     def get(self, request, *args, **kwargs):
         form = ReleaseForm(initial={"release_manager": request.user})
-        return self.render_to_response(self.get_context_data(form=form, units=ReleaseUnitFormSet(prefix="units")))
+        return self.render_to_response(self.get_context_data(form=form, units=release_unit_formset()))
 
     def post(self, request, *args, **kwargs):
-        form, units = ReleaseForm(request.POST), ReleaseUnitFormSet(request.POST, prefix="units")
+        form, units = ReleaseForm(request.POST), release_unit_formset(request.POST)
         if form.is_valid() and units.is_valid():
             release = service_write(
                 request,
@@ -117,8 +117,9 @@ class ReleaseCreateView(RdmPermissionRequiredMixin, TemplateView):
 
 
 class ReleaseUpdateView(RdmPermissionRequiredMixin, TemplateView):
-    """Edit the plan through ``release_update``; only those the rule table's ``update`` admits, and only before
-    the deployment. The units are the build pipeline's (``POST /api/v1/releases/{id}/units/``).
+    """Edit the plan and its units (change, add, remove) through ``release_update_with_units``, all saved or
+    none; only those the rule table's ``update`` admits, and only before the deployment. The build pipeline
+    may change the units too (``POST /api/v1/releases/{id}/units/``).
     """
 
     permission_required = "releases.view_release"
@@ -132,21 +133,25 @@ class ReleaseUpdateView(RdmPermissionRequiredMixin, TemplateView):
         return refused or super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
-        return self.render_to_response(self.get_context_data(form=ReleaseForm(instance=self.release)))
+        form, units = ReleaseForm(instance=self.release), release_unit_formset(release=self.release)
+        return self.render_to_response(self.get_context_data(form=form, units=units))
 
     def post(self, request, *args, **kwargs):
         form = ReleaseForm(request.POST, instance=self.release)
-        if form.is_valid():
+        units = release_unit_formset(request.POST, release=self.release)
+        if form.is_valid() and units.is_valid():
             # the service re-reads the release under a lock: the values the form wrote into it do not count
             release = service_write(
                 request,
                 form,
-                lambda: services.release_update(release=self.release, actor=request.user, data=form.changed_plan()),
+                lambda: services.release_update_with_units(
+                    release=self.release, actor=request.user, data=form.changed_plan(), **units.unit_edits()
+                ),
             )
             if release is not None:
                 messages.success(request, f"Release {release} updated.")
                 return redirect(release.get_absolute_url())
-        return self.render_to_response(self.get_context_data(form=form), status=422)
+        return self.render_to_response(self.get_context_data(form=form, units=units), status=422)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(release=self.release, **kwargs)

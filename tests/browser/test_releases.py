@@ -1,5 +1,5 @@
 """Release journeys in the browser: reading the go/no-go checklist and approving, segregation of duties,
-planning a release with its units, and validating a package; on the demo data.
+planning a release with its units (and editing one), and validating a package; on the demo data.
 
 No release manager may approve a demo release (the demo's one release manager manages and requested all of
 them), so the approver of the release awaiting a decision is its service's owner, as the policy allows.
@@ -136,8 +136,11 @@ def test_a_release_manager_plans_a_release_with_two_units_and_sees_every_unmet_c
     later = timezone.now() + timedelta(days=10)
     page.get_by_label("Planned start (UTC)").fill(f"{later:%Y-%m-%dT%H:00}")
     page.get_by_label("Planned end (UTC)").fill(f"{later + timedelta(hours=2):%Y-%m-%dT%H:00}")
+    page.get_by_role("group", name="web-shop").get_by_label("Version").fill("6.0.1")
+    shot(page, "release-edit")
     page.get_by_role("button", name="Save the plan").click()
     expect(page.locator(".rdm-messages")).to_contain_text("updated")
+    expect(units.get_by_role("row").filter(has_text="web-shop")).to_contain_text("6.0.1")
     page.get_by_role("button", name="Submit", exact=True).click()
     expect(page.locator(".rdm-messages")).to_contain_text("Submit: done")
     expect(page.locator(".page-header")).to_contain_text("Submitted")

@@ -7,7 +7,7 @@ from rdm_site.selectors import audit_events_for
 from releases import services
 from releases.choices import PackageState, PackageTransition, ReleaseState
 from releases.exceptions import IllegalTransition, InvalidInput, NotAllowed, PackageImmutable, UnmetConditions
-from releases.models import Approval
+from releases.models import Approval, Release
 from releases.selectors import release_current_package
 from tests.releases.conftest import SHA, approve_plan
 from tests.releases.factories import PackageFactory, ReleaseFactory
@@ -179,6 +179,65 @@ def test_an_unchanged_unit_edit_withdraws_nothing(world):
     approve_plan(world)
     services.release_unit_update(unit=unit, actor=world.people.ci, data={"name": "api"})
     assert Approval.objects.get(release=world.release).withdrawn_at is None
+
+
+def test_removing_a_unit_withdraws_the_approvals_and_the_trail_keeps_the_unit(world):
+    # given an approved plan with a unit changing the world's CI
+    unit = services.release_unit_add(
+        release=world.release, actor=world.people.ci, name="orders-migration", kind="database_migration",
+        version="7", configuration_items=[world.ci],
+    )  # fmt: skip
+    release = approve_plan(world)
+    # when the release manager takes the unit out of the plan
+    services.release_unit_remove(unit=unit, actor=world.people.rm)
+    # then it is gone, approvers must decide again, and the trail names what was removed
+    release.refresh_from_db()
+    assert not release.units.exists()
+    assert release.state == ReleaseState.SUBMITTED
+    assert "unit orders-migration was removed" in Approval.objects.get(release=release).withdrawn_reason
+    removal = audit_events_for(release).get(action="release.unit_remove")
+    assert removal.changes == {"unit": [f"orders-migration 7 ({world.ci.name})", None]}
+
+
+def test_a_unit_is_removed_only_by_those_who_change_units_and_while_a_package_may_be_registered(world):
+    unit = services.release_unit_add(
+        release=world.release, actor=world.people.ci, name="api", kind="application_artifact"
+    )
+    for nobody in (world.people.viewer, world.people.ca):
+        with pytest.raises(NotAllowed, match="may not remove unit api"):
+            services.release_unit_remove(unit=unit, actor=nobody)
+    Release.objects.filter(pk=world.release.pk).update(state=ReleaseState.DEPLOYED)
+    with pytest.raises(IllegalTransition, match=r"Cannot remove a unit from release .*: it is deployed"):
+        services.release_unit_remove(unit=unit, actor=world.people.rm)
+    assert list(world.release.units.values_list("name", flat=True)) == ["api"]
+    assert not audit_events_for(world.release).filter(action="release.unit_remove").exists()
+
+
+def test_the_release_manager_changes_units_with_the_plan_and_a_refused_unit_saves_none_of_it(world):
+    p = world.people
+    kept = services.release_unit_add(release=world.release, actor=p.rm, name="api", kind="application_artifact")
+    removed = services.release_unit_add(release=world.release, actor=p.ci, name="db", kind="database_migration")
+    edit = {
+        "release": world.release,
+        "actor": p.rm,
+        "data": {"description": "Edited."},
+        "units_changed": [(kept, {"version": "2.1"})],
+        "units_removed": [removed],
+    }
+    # a new unit the service refuses: nothing of the edit is kept
+    with pytest.raises(InvalidInput, match="unit 'worker' is not valid: kind"):
+        services.release_update_with_units(**edit, units_added=[{"name": "worker", "kind": "nonsense"}])
+    release = world.reload()
+    assert (release.description, sorted(release.units.values_list("name", "version"))) == (
+        "What it brings.",
+        [("api", ""), ("db", "")],
+    )
+    # a valid one: all of it is
+    services.release_update_with_units(**edit, units_added=[{"name": "db", "kind": "database_migration"}])
+    release = world.reload()
+    assert release.description == "Edited."
+    assert sorted(release.units.values_list("name", "version")) == [("api", "2.1"), ("db", "")]
+    assert release.units.get(name="db").pk != removed.pk  # removed first, so the new unit may take its name
 
 
 def test_the_first_commit_time_is_kept_with_the_package_and_follows_its_commits(world):

@@ -8,12 +8,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from rdm_site.selectors import audit_events_for
 from releases import services
 from releases.choices import PackageState, ReleaseState
 from releases.models import Approval, Release, ReleasePackage
 from releases.selectors import releases_awaiting_decision_by
 from tests.releases.conftest import SHA, add_unit, green_release, validated_package
-from tests.releases.factories import ArtifactFactory, PackageFactory, ReleaseFactory
+from tests.releases.factories import ArtifactFactory, ConfigurationItemFactory, PackageFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -245,6 +246,148 @@ def test_a_release_manager_edits_the_plan_through_the_service(client, world):
     assert world.reload().description == "Now with saved baskets."
     client.force_login(world.people.ci)
     assert client.post(url, data).status_code == 403
+
+
+def _edit_post(world, rows: list[dict], **overrides) -> dict:
+    """The edit page's post: the release's plan as it is, and one row of the units' form per dict (a
+    release's unit names it with ``unit``); ``overrides`` change plan fields.
+    """
+    release = world.reload()
+    data = {key: value for key, value in _plan_post(world).items() if not key.startswith("units-")}
+    data |= {
+        "name": release.name,
+        "version": release.version,
+        "description": release.description,
+        "release_notes": release.release_notes,
+        "release_manager": release.release_manager.pk,
+        "planned_start": timezone.localtime(release.planned_start).strftime("%Y-%m-%dT%H:%M"),
+        "planned_end": timezone.localtime(release.planned_end).strftime("%Y-%m-%dT%H:%M"),
+        "units-TOTAL_FORMS": str(len(rows)),
+        "units-INITIAL_FORMS": str(sum(1 for row in rows if "unit" in row)),
+        "units-MIN_NUM_FORMS": "0",
+        "units-MAX_NUM_FORMS": "20",
+    }
+    for index, row in enumerate(rows):
+        data |= {f"units-{index}-{field}": value for field, value in row.items()}
+    return data | overrides
+
+
+def _row(unit, **changes) -> dict:
+    """A row of the units' form showing ``unit`` as it is, with ``changes`` typed over it."""
+    row = {
+        "unit": unit.pk,
+        "name": unit.name,
+        "kind": unit.kind,
+        "version": unit.version,
+        "configuration_items": [ci.pk for ci in unit.configuration_items.all()],
+        "reversible": "on" if unit.reversible else "",
+    }
+    return row | changes
+
+
+def _units(release) -> dict:
+    return {
+        unit.name: (unit.version, sorted(ci.name for ci in unit.configuration_items.all()))
+        for unit in release.units.all()
+    }
+
+
+@pytest.fixture
+def two_units(world):
+    """The world's release with a unit changing its CI and a database migration changing none."""
+    add_unit(world)
+    services.release_unit_add(release=world.release, actor=world.people.ci, name="shop-db", kind="database_migration")
+    return world.release.units.get(name="shop-app"), world.release.units.get(name="shop-db")
+
+
+def test_a_release_manager_changes_adds_and_removes_units_with_the_plan(client, world, two_units):
+    app, db = two_units
+    search_ci = ConfigurationItemFactory(name="search-index", environment=world.production, service=world.other_service)
+    url = reverse("releases:release_update", args=[world.release.pk])
+    client.force_login(world.people.rm)
+    page = client.get(url).content.decode()
+    assert 'value="shop-app"' in page
+    assert "Remove this unit" in page
+    rows = [
+        _row(app, version="2.1", configuration_items=[world.ci.pk, search_ci.pk]),
+        _row(db, DELETE="on"),
+        {"name": "search-sync", "kind": "infrastructure_template", "configuration_items": [search_ci.pk]},
+        {"kind": "application_artifact", "reversible": "on"},  # a blank row, skipped
+    ]
+    answer = client.post(url, _edit_post(world, rows, description="With the search index."))
+    assert answer.status_code == 302
+    release = world.reload()
+    assert release.description == "With the search index."
+    assert _units(release) == {
+        "shop-app": ("2.1", ["search-index", "shop-app"]),
+        "search-sync": ("", ["search-index"]),
+    }
+    actions = set(audit_events_for(release).values_list("action", flat=True))
+    assert {"release.update", "release.unit_update", "release.unit_remove", "release.unit_add"} <= actions
+
+
+def test_a_refused_edit_shows_every_problem_keeps_what_was_typed_and_changes_nothing(client, world, two_units):
+    app, db = two_units
+    before = _units(world.release)
+    url = reverse("releases:release_update", args=[world.release.pk])
+    client.force_login(world.people.rm)
+    data = _edit_post(
+        world,
+        [_row(app, version="2.1"), _row(db, name=""), {"kind": "application_artifact", "version": "9"}],
+        description="Not saved.",
+    )
+    data["planned_end"] = data["planned_start"]
+    answer = client.post(url, data)
+    assert answer.status_code == 422
+    units = answer.context["units"]
+    assert "planned_end" in answer.context["form"].errors
+    assert "name" in units.forms[1].errors  # a unit of the release keeps a name
+    assert "name" in units.forms[2].errors  # a version without a name
+    page = answer.content.decode()
+    assert 'value="2.1"' in page
+    assert 'value="9"' in page
+    assert "Not saved." in page
+    release = world.reload()
+    assert (release.description, _units(release)) == ("What it brings.", before)
+
+
+def test_a_unit_of_another_release_cannot_be_edited_from_this_one(client, world, two_units):
+    app, _db = two_units
+    other = ReleaseFactory(services=[world.service])
+    stranger = services.release_unit_add(release=other, actor=world.people.ci, name="x", kind="application_artifact")
+    client.force_login(world.people.rm)
+    answer = client.post(
+        reverse("releases:release_update", args=[world.release.pk]),
+        _edit_post(world, [_row(app, version="2.1"), _row(stranger, version="6")]),
+    )
+    assert answer.status_code == 422
+    assert "unit" in answer.context["units"].forms[1].errors
+    stranger.refresh_from_db()
+    assert stranger.version == ""
+    assert _units(world.reload())["shop-app"] == ("", ["shop-app"])
+
+
+def test_the_units_of_a_deployed_release_are_not_edited(client, world, two_units):
+    app, db = two_units
+    Release.objects.filter(pk=world.release.pk).update(state=ReleaseState.DEPLOYED)
+    before = _units(world.reload())
+    url = reverse("releases:release_update", args=[world.release.pk])
+    client.force_login(world.people.rm)
+    answer = client.post(url, _edit_post(world, [_row(app, version="2.1"), _row(db, DELETE="on")]), follow=True)
+    assert answer.redirect_chain == [(world.release.get_absolute_url(), 302)]
+    assert "it is deployed" in answer.content.decode()
+    assert _units(world.reload()) == before
+
+
+@pytest.mark.parametrize("who", ["ci", "viewer", "so"])
+def test_a_forged_edit_of_the_units_without_the_right_is_refused(client, world, two_units, who):
+    app, db = two_units
+    before = _units(world.reload())
+    client.force_login(getattr(world.people, who))
+    rows = [_row(app, version="2.1"), _row(db, DELETE="on"), {"name": "forged", "kind": "application_artifact"}]
+    answer = client.post(reverse("releases:release_update", args=[world.release.pk]), _edit_post(world, rows))
+    assert answer.status_code == 403
+    assert _units(world.reload()) == before
 
 
 # --- query counts ----------------------------------------------------------------------------------
