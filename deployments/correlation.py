@@ -1,11 +1,12 @@
 """Which production deployment caused an incident, when the incident does not say.
 
-An incident that names no deployment is tied to the newest production deployment that succeeded within
-``RDM_INCIDENT_CORRELATION_HOURS`` (72 by default) before it was opened and that changed the incident's CI
-(*by CI*) or a CI upstream of it, whose failure reaches the incident's CI by the CMDB's impact analysis
-(*by impact*). A CI match is preferred to an impact match, then the newest deployment. An incident that names
-a release is only tied to a deployment of that release. These are reads: ``incident_open`` records the result
-and a person may correct it (``incident_correlation_correct``).
+An incident that names no deployment is tied to the newest production deployment that succeeded within its
+release policy's window (``ReleasePolicy.incident_correlation_hours``, 72 by default; a deployment of no release
+package falls back to the site's ``RDM_INCIDENT_CORRELATION_HOURS``) before the incident was opened and that
+changed the incident's CI (*by CI*) or a CI upstream of it, whose failure reaches the incident's CI by the CMDB's
+impact analysis (*by impact*). A CI match is preferred to an impact match, then the newest deployment. An incident
+that names a release is only tied to a deployment of that release. These are reads: ``incident_open`` records
+the result and a person may correct it (``incident_correlation_correct``).
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from cmdb.choices import EnvironmentTier
 from cmdb.models import ConfigurationItem
 from cmdb.selectors import ci_upstream
 from deployments.choices import CorrelationMethod, DeploymentState, StepState
 from deployments.models import Deployment, Incident, Step
-from releases.models import ReleaseUnit
+from releases.models import ReleasePolicy, ReleaseUnit
+
+ONE_HOUR = Value(timedelta(hours=1), output_field=DurationField())
 
 
-def correlation_window() -> timedelta:
-    return timedelta(hours=settings.RDM_INCIDENT_CORRELATION_HOURS)
+def _hours_before(moment, hours) -> ExpressionWrapper:
+    """``moment`` less ``hours`` (an integer expression) hours, computed by the database."""
+    return ExpressionWrapper(Value(moment, output_field=DateTimeField()) - hours * ONE_HOUR, DateTimeField())
 
 
 def deployment_cis(deployment: Deployment) -> QuerySet[ConfigurationItem]:
@@ -53,12 +58,22 @@ def changed_cis(deployments: list[Deployment]) -> dict[int, set[int]]:
 
 
 def correlation_candidates(incident: Incident) -> QuerySet[Deployment]:
-    """Production deployments that succeeded within the window before the incident opened, newest first."""
-    candidates = Deployment.objects.filter(
-        state=DeploymentState.SUCCEEDED,
-        environment__tier=EnvironmentTier.PRODUCTION,
-        finished_at__lte=incident.opened_at,
-        finished_at__gte=incident.opened_at - correlation_window(),
+    """Production deployments that succeeded within their window before the incident opened, newest first.
+
+    One query: each deployment's window is its release policy's, or the site's for a deployment of no package;
+    the widest window of all bounds ``finished_at`` too, so the range is read from an index."""
+    site_hours = Value(settings.RDM_INCIDENT_CORRELATION_HOURS)
+    widest_policy = ReleasePolicy.objects.order_by("-incident_correlation_hours").values("incident_correlation_hours")
+    window_hours = Coalesce("package__release__policy__incident_correlation_hours", site_hours)
+    candidates = (
+        Deployment.objects.alias(earliest=_hours_before(incident.opened_at, window_hours))
+        .filter(
+            state=DeploymentState.SUCCEEDED,
+            environment__tier=EnvironmentTier.PRODUCTION,
+            finished_at__lte=incident.opened_at,
+            finished_at__gte=_hours_before(incident.opened_at, Greatest(Subquery(widest_policy[:1]), site_hours)),
+        )
+        .filter(finished_at__gte=F("earliest"))
     )
     if incident.release_id:
         candidates = candidates.filter(package__release=incident.release_id)

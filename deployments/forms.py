@@ -8,7 +8,7 @@ from django.db.models import Case, Q, When
 from cmdb.choices import CI_TERMINAL_STATES, EnvironmentTier
 from cmdb.models import ConfigurationItem, Environment
 from deployments.choices import DeploymentModel, IncidentSeverity
-from deployments.correlation import correlation_candidates, correlation_window
+from deployments.correlation import correlation_candidates
 from deployments.executors.http_call import METHODS
 from deployments.models import Deployment, DeploymentProcess, Incident
 from deployments.parallel import SET_BY_ATTRIBUTE
@@ -296,7 +296,12 @@ class IncidentCorrelationForm(forms.Form):
     before it opened, or none."""
 
     deployment = forms.ModelChoiceField(
-        Deployment.objects.none(), required=False, label="Caused by", empty_label="No deployment caused it"
+        Deployment.objects.none(),
+        required=False,
+        label="Caused by",
+        empty_label="No deployment caused it",
+        help_text="Production deployments that succeeded within their release policy's correlation window before it "
+        "opened.",
     )
     reason = _reason("Reason", "Why the link changes: it is kept in the incident's history.")
 
@@ -312,8 +317,6 @@ class IncidentCorrelationForm(forms.Form):
             .order_by("-finished_at", "-id")
         )
         field.label_from_instance = _deployment_label
-        hours = int(correlation_window().total_seconds() // 3600)
-        field.help_text = f"Production deployments that succeeded in the {hours} hours before it opened."
 
 
 class RedeployForm(forms.Form):

@@ -124,7 +124,8 @@ if min(_engine_numbers.values()) <= 0:
     raise ImproperlyConfigured(f"{', '.join(_engine_numbers)} must be positive")
 
 # --- early life support and incidents (deployments/els.py, deployments/correlation.py) -------------------
-# An incident naming no deployment is tied to a production deployment that succeeded at most this long before.
+# An incident naming no deployment is tied to a production deployment that succeeded at most this long before;
+# the window of a deployment of no release package (one of a release takes its policy's incident_correlation_hours).
 RDM_INCIDENT_CORRELATION_HOURS = env.int("RDM_INCIDENT_CORRELATION_HOURS", default=72)
 # Seconds between two evaluations of the running ELS periods' exit criteria (Celery beat).
 RDM_ELS_CHECK_SECONDS = env.float("RDM_ELS_CHECK_SECONDS", default=300.0)

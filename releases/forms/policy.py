@@ -51,6 +51,7 @@ class PolicyForm(RuleForm):
             "els_min_duration_days",
             "els_exit_criteria",
             "hotfix_window_days",
+            "incident_correlation_hours",
             "active",
         )
         widgets = {

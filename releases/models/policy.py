@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -71,7 +72,8 @@ def validate_exit_criteria(value) -> None:
 
 class ReleasePolicy(models.Model):
     """How a type of release is governed: who approves and how many, which gates each tier needs, how
-    long before the start it must be submitted, and the early life support it gets by default.
+    long before the start it must be submitted, the early life support it gets by default, and how long after
+    a production deployment an incident may still be tied to it.
 
     A release names its policy, so changing a policy changes the bar for every release still under way.
     """
@@ -119,6 +121,13 @@ class ReleasePolicy(models.Model):
         default=14,
         help_text="A patch or emergency release of a service within this many days is a hotfix.",
     )
+    incident_correlation_hours = models.PositiveSmallIntegerField(
+        "incident correlation window (hours)",
+        default=72,
+        validators=[MinValueValidator(1, "The correlation window is at least one hour.")],
+        help_text="An incident naming no deployment is tied to a production deployment of this type of release "
+        "that succeeded at most this many hours before it opened.",
+    )
     pir_due_days = models.PositiveSmallIntegerField(
         "review due (days)",
         default=5,
@@ -133,7 +142,11 @@ class ReleasePolicy(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(approvals_required__gte=1), name="releases_policy_quorum_positive"
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(incident_correlation_hours__gte=1),
+                name="releases_policy_correlation_window_positive",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -24,6 +24,7 @@ POLICY_FIELDS = (
     "els_min_duration_days",
     "els_exit_criteria",
     "hotfix_window_days",
+    "incident_correlation_hours",
     "pir_due_days",
     "active",
 )

@@ -1,5 +1,6 @@
 """Incident correlation: an incident is tied to the production deployment that caused it, explicitly, by the CI
-it touches or by impact, only within the window; a person corrects the link, audited."""
+it touches or by impact, only within its release policy's window (the site's for a deployment of no release); a
+person corrects the link, audited."""
 
 from datetime import timedelta
 
@@ -17,11 +18,12 @@ from deployments.incidents import incident_correlation_correct, incident_open, i
 from deployments.models import Deployment, Incident
 from rdm_site.exceptions import InvalidInput, NotAllowed
 from rdm_site.models import AuditEvent
+from releases.models import ReleasePolicy
 from tests.cmdb.factories import RelationshipFactory
 from tests.deployments.conftest import drive
 from tests.deployments.factories import CiFactory
 from tests.deployments.governed import Governed
-from tests.releases.factories import ReleaseFactory
+from tests.releases.factories import PackageFactory, PolicyFactory, ReleaseFactory, UnitFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -105,13 +107,71 @@ def test_correlation_costs_the_same_queries_however_many_deployments_are_in_the_
     assert len(six) == len(one)
 
 
-def test_outside_the_window_nothing_is_tied(deployed):
+def finished_hours_ago(deployment: Deployment, hours: int) -> None:
+    Deployment.objects.filter(pk=deployment.pk).update(finished_at=timezone.now() - timedelta(hours=hours))
+
+
+def test_the_window_is_the_release_policys(deployed):
+    # given a deployment that finished 80 hours ago under a policy with a 96-hour window
     governed, deployment = deployed
-    Deployment.objects.filter(pk=deployment.pk).update(finished_at=deployment.finished_at - timedelta(hours=73))
+    finished_hours_ago(deployment, 80)
+    policy = governed.world.policy
+    policy.incident_correlation_hours = 96
+    policy.save(update_fields=["incident_correlation_hours"])
+
+    # then an incident on a CI it changed is tied to it
     incident = opened(ci=governed.targets[0].ci)
+    assert (incident.deployment, incident.correlation) == (deployment, CorrelationMethod.CI)
+
+    # and under a 72-hour window it is outside
+    policy.incident_correlation_hours = 72
+    policy.save(update_fields=["incident_correlation_hours"])
+    incident = opened(ci=governed.targets[1].ci)
     assert (incident.deployment, incident.correlation) == (None, CorrelationMethod.NONE)
+
+
+def test_each_candidate_is_held_to_its_own_policys_window(deployed):
+    # given the deployment under a 96-hour policy, 80 hours ago, and a newer one of a hotfix release under a
+    # 24-hour policy, 30 hours ago, that changed the same CI
+    governed, deployment = deployed
+    finished_hours_ago(deployment, 80)
+    ReleasePolicy.objects.filter(pk=governed.world.policy.pk).update(incident_correlation_hours=96)
+    shop_ci = governed.targets[0].ci
+    hotfix = ReleaseFactory(policy=PolicyFactory(incident_correlation_hours=24), services=[governed.world.service])
+    UnitFactory(release=hotfix).configuration_items.set([shop_ci])
+    newer = Deployment.objects.create(
+        service=deployment.service,
+        environment=deployment.environment,
+        process=deployment.process,
+        package=PackageFactory(release=hotfix),
+        model=deployment.model,
+        state=DeploymentState.SUCCEEDED,
+        started_at=timezone.now() - timedelta(hours=31),
+        finished_at=timezone.now() - timedelta(hours=30),
+    )
+
+    # then the newer one is past its own window, and the incident is tied to the older one
+    assert opened(ci=shop_ci).deployment == deployment
+
+    # when the newer one finished inside its window, it is the newest candidate and wins
+    finished_hours_ago(newer, 20)
+    incident = opened(ci=shop_ci)
+    assert (incident.deployment, incident.correlation) == (newer, CorrelationMethod.CI)
+
+
+def test_a_deployment_of_no_release_takes_the_site_window(deployed):
+    # given a deployment of a bare version (no package, so no policy) that finished 80 hours ago, while the
+    # only policy's window is 96 hours
+    governed, deployment = deployed
+    Deployment.objects.filter(pk=deployment.pk).update(package=None, version="5.2.1")
+    finished_hours_ago(deployment, 80)
+    ReleasePolicy.objects.filter(pk=governed.world.policy.pk).update(incident_correlation_hours=96)
+
+    # then the site's 72 hours hold, not the policy's 96
+    assert opened(ci=governed.targets[0].ci).correlation == CorrelationMethod.NONE
     with override_settings(RDM_INCIDENT_CORRELATION_HOURS=96):
-        assert opened(ci=governed.targets[1].ci).correlation == CorrelationMethod.CI
+        incident = opened(ci=governed.targets[1].ci)
+    assert (incident.deployment, incident.correlation) == (deployment, CorrelationMethod.CI)
 
 
 def test_an_incident_naming_another_release_is_not_tied_to_this_deployment(deployed):

@@ -2,10 +2,13 @@
 user, and refusals come back as messages.
 """
 
+import json
+
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from rdm_site.models import AuditEvent
 from releases.choices import ReleaseState
 from releases.models import Release
 from tests.releases.conftest import SHA, green_release
@@ -235,3 +238,32 @@ def test_a_refused_save_comes_back_with_the_refusal_and_what_was_typed(client, w
     assert "governs minor releases, not emergency ones" in page
     assert 'value="Typed with care"' in page
     assert not Release.objects.filter(name="Typed with care").exists()
+
+
+def test_a_policys_incident_correlation_window_is_edited_in_the_admin_through_the_service(client, world):
+    client.force_login(_staff(world.people.rm))
+    url = reverse("admin:releases_releasepolicy_change", args=[world.policy.pk])
+    assert 'name="incident_correlation_hours"' in client.get(url).content.decode()
+    policy = world.policy
+    form = {
+        "name": policy.name,
+        "release_type": policy.release_type,
+        "approvals_required": policy.approvals_required,
+        "approver_roles": json.dumps(policy.approver_roles),
+        "gates_required": json.dumps(policy.gates_required),
+        "lead_time_days": policy.lead_time_days,
+        "required_test_suites": json.dumps(policy.required_test_suites),
+        "els_duration_days": policy.els_duration_days,
+        "els_min_duration_days": policy.els_min_duration_days,
+        "els_exit_criteria": json.dumps(policy.els_exit_criteria),
+        "hotfix_window_days": policy.hotfix_window_days,
+        "incident_correlation_hours": 48,
+        "pir_due_days": policy.pir_due_days,
+        "active": "on",
+    }
+    response = client.post(url, form, follow=True)
+    assert response.status_code == 200
+    policy.refresh_from_db()
+    assert policy.incident_correlation_hours == 48
+    event = AuditEvent.objects.get(action="releasepolicy.update", object_id=str(policy.pk))
+    assert (event.actor_id, event.changes) == (world.people.rm.pk, {"incident_correlation_hours": [72, 48]})

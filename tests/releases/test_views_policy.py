@@ -123,32 +123,58 @@ def test_a_window_with_a_bad_rule_is_explained_next_to_the_field_and_kept(client
     assert not ReleaseWindow.objects.exists()
 
 
+def policy_form(policy, **fields) -> dict:
+    """The policy form as posted, with ``fields`` changed."""
+    return {
+        "name": policy.name,
+        "release_type": policy.release_type,
+        "approvals_required": 2,
+        "approver_roles": ["Release Manager"],
+        "lead_time_days": 3,
+        "required_test_suites": '["regression"]',
+        "els_duration_days": 7,
+        "els_min_duration_days": 3,
+        "els_exit_criteria": '{"max_incidents": 3}',
+        "hotfix_window_days": 14,
+        "incident_correlation_hours": 72,
+        "active": "on",
+        "gates_production": ["plan_approved", "tests_passed"],
+        **fields,
+    }
+
+
 def test_a_release_manager_ticks_the_gates_of_a_policy_per_tier(client, world):
     client.force_login(world.people.rm)
     page = client.get(reverse("releases:policy_update", args=[world.policy.pk])).content.decode()
     assert "Gates required before production" in page
-    answer = client.post(
-        reverse("releases:policy_update", args=[world.policy.pk]),
-        {
-            "name": world.policy.name,
-            "release_type": world.policy.release_type,
-            "approvals_required": 2,
-            "approver_roles": ["Release Manager"],
-            "lead_time_days": 3,
-            "required_test_suites": '["regression"]',
-            "els_duration_days": 7,
-            "els_min_duration_days": 3,
-            "els_exit_criteria": '{"max_incidents": 3}',
-            "hotfix_window_days": 14,
-            "active": "on",
-            "gates_production": ["plan_approved", "tests_passed"],
-        },
-    )
+    answer = client.post(reverse("releases:policy_update", args=[world.policy.pk]), policy_form(world.policy))
     assert answer.status_code == 302
     world.policy.refresh_from_db()
     assert world.policy.approvals_required == 2
     assert world.policy.gates_required["production"] == ["plan_approved", "tests_passed"]
     assert world.policy.gates_required["staging"] == []
+
+
+def test_a_release_manager_sets_the_incident_correlation_window_of_a_policy(client, world):
+    client.force_login(world.people.rm)
+    edit = reverse("releases:policy_update", args=[world.policy.pk])
+    page = client.get(edit).content.decode()
+    assert "Incident correlation window (hours)" in page
+    assert 'name="incident_correlation_hours" value="72"' in page
+
+    answer = client.post(edit, policy_form(world.policy, incident_correlation_hours=96))
+    assert answer.status_code == 302
+    world.policy.refresh_from_db()
+    assert world.policy.incident_correlation_hours == 96
+    assert "96 hours" in client.get(world.policy.get_absolute_url()).content.decode()
+
+    answer = client.post(edit, policy_form(world.policy, incident_correlation_hours=0))
+    page = answer.content.decode()
+    assert answer.status_code == 422
+    assert 'id="id_incident_correlation_hours_errors"' in page
+    assert "The correlation window is at least one hour." in page
+    world.policy.refresh_from_db()
+    assert world.policy.incident_correlation_hours == 96
 
 
 def _grow_rules(world, count: int) -> None:

@@ -47,6 +47,24 @@ def test_a_policy_with_unknown_gates_or_a_taken_name_is_refused_with_every_probl
     assert ReleasePolicy.objects.count() == 1
 
 
+def test_a_policy_sets_its_incident_correlation_window_of_at_least_an_hour(world):
+    client = bearer(world.people.rm, "releases")
+    url = f"/api/v1/policies/{world.policy.pk}/"
+    assert client.get(url).json()["incident_correlation_hours"] == 72
+    edited = client.patch(url, {"incident_correlation_hours": 96}, format="json")
+    assert edited.json()["incident_correlation_hours"] == 96
+    event = AuditEvent.objects.get(action="releasepolicy.update")
+    assert event.changes == {"incident_correlation_hours": [72, 96]}
+
+    refused = client.patch(url, {"incident_correlation_hours": 0}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == {
+        "incident_correlation_hours": ["Ensure this value is greater than or equal to 1."]
+    }
+    world.policy.refresh_from_db()
+    assert world.policy.incident_correlation_hours == 96
+
+
 def test_policies_are_listed_and_filtered(world):
     client = session(world.people.viewer)
     assert client.get("/api/v1/policies/?release_type=minor").json()["count"] == 1
