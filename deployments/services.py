@@ -60,6 +60,12 @@ logger = logging.getLogger(__name__)
 RUN = "deployments.run_deployment"
 RUN_CONTINUOUS = "deployments.run_continuous_deployment"
 
+
+def may_plan_deployments(user) -> bool:
+    """Whether ``user`` plans deployments at all: which ones they may start, the action rules and guards say."""
+    return user.has_perm(RUN) or user.has_perm(RUN_CONTINUOUS)
+
+
 PROCESS_FIELDS = ("name", "description", "health_checks", "bake_seconds", "rollback_threshold")
 STEP_TEMPLATE_FIELDS = (
     "position",

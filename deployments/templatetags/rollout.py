@@ -1,11 +1,14 @@
 """The rollout grid's step buttons, built in Python: a grid of 1,000 targets renders 1,000 of them, and a template
-include per button cost a third of a second."""
+include per button cost a third of a second. ``may_plan_deployments``: whether a page offers to plan one."""
 
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 
+from deployments.services import may_plan_deployments
+
 register = template.Library()
+register.filter("may_plan_deployments", may_plan_deployments)
 
 _BUTTON = (
     '<button type="button" class="rdm-step rdm-state-{state}" data-step="{pk}" data-label="{label}" hx-get="{url}" '

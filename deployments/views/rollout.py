@@ -81,8 +81,7 @@ class DeploymentCreateView(RdmPermissionRequiredMixin, FormView):
     template_name = "deployments/deployment_form.html"
 
     def has_permission(self):
-        user = self.request.user
-        return user.has_perm(services.RUN) or user.has_perm(services.RUN_CONTINUOUS)
+        return services.may_plan_deployments(self.request.user)
 
     def dispatch(self, request, *args, **kwargs):
         release_id = request.POST.get("release") or request.GET.get("release")

@@ -128,7 +128,10 @@ def test_a_manager_starts_a_phased_rollout_sees_the_plan_first_pauses_resumes_an
     sign_in(page, "dan.deploy")
 
     # step 1: choose, from the release
-    page.goto(f"/deployments/new/?release={release.pk}")
+    page.goto(release.get_absolute_url())
+    shot(page, "deployments-from-the-release")
+    page.get_by_role("link", name="Plan a deployment").click()
+    expect(page.get_by_role("heading", name="Start a deployment")).to_be_visible()
     page.get_by_label("Environment").select_option(label="staging")
     page.get_by_label("Phased").check()
     page.get_by_label("Canary targets").fill("1")

@@ -178,6 +178,15 @@ def test_a_governed_release_is_planned_from_the_form_then_started(db, client, dj
     assert deployment.state == DeploymentState.QUEUED
 
 
+def test_a_release_with_a_built_package_offers_to_deploy_it_to_those_who_plan_deployments(db, client, viewer):
+    governed = Governed()
+    start = f'href="{reverse("deployments:deployment_create")}?release={governed.release.pk}"'
+    client.force_login(governed.dm)
+    assert start in client.get(governed.release.get_absolute_url()).content.decode()
+    client.force_login(viewer)
+    assert start not in client.get(governed.release.get_absolute_url()).content.decode()
+
+
 def test_a_plan_the_service_refuses_is_shown_again_with_the_reason(client, manager):
     land = make_landscape()
     client.force_login(manager)
