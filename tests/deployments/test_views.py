@@ -94,6 +94,41 @@ def test_a_manual_intervention_is_answered_by_a_manager_and_refused_to_a_viewer(
     assert step.manual_answer == "proceed"
 
 
+def test_a_baking_wave_counts_down_and_the_rollout_is_paused_then_rolled_back_from_its_page(client, manager):
+    land = make_landscape(targets=2, bake_seconds=600)
+    deployment = services.deployment_create(
+        actor=manager,
+        process=land.process,
+        environment=land.environment,
+        model=DeploymentModel.PHASED,
+        phase_plan={"percentages": [50, 100]},
+    )
+    services.deployment_start(deployment=deployment, actor=manager)
+    deployment = drive(deployment)
+    client.force_login(manager)
+
+    def offered(page: str) -> set[str]:
+        """The controls on the page, each opening a confirmation that asks for a reason or a comment."""
+        names = {name for name in ("pause", "resume", "abort", "roll_back", "fail") if f'id="action-{name}"' in page}
+        assert all(f'id="action-{name}-reason"' in page for name in names)
+        return names
+
+    page = client.get(detail(deployment)).content.decode()
+    assert "Baking: <span data-countdown=" in page
+    assert "left before the health gate" in page
+    assert offered(page) == {"pause", "abort", "roll_back"}
+
+    client.post(transition(deployment, "pause"), {"reason": "checking the canary"})
+    page = client.get(detail(deployment)).content.decode()
+    assert offered(page) == {"resume", "abort", "roll_back", "fail"}
+    assert ">Mark failed</button>" in page
+
+    response = client.post(transition(deployment, "roll_back"), {"reason": "the canary's errors doubled"}, follow=True)
+    deployment = drive(deployment)
+    assert deployment.state == DeploymentState.ROLLED_BACK
+    assert "the canary&#x27;s errors doubled" in response.content.decode()  # the reason, in the timeline
+
+
 def test_a_start_refused_shows_every_unmet_condition_and_the_plan_stays(client, manager):
     # a production deployment without a package, a change or a window
     land = make_landscape(tier=EnvironmentTier.PRODUCTION)
