@@ -52,6 +52,7 @@ class PolicyForm(RuleForm):
             "els_exit_criteria",
             "hotfix_window_days",
             "incident_correlation_hours",
+            "pir_due_days",
             "active",
         )
         widgets = {

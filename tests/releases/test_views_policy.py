@@ -137,6 +137,7 @@ def policy_form(policy, **fields) -> dict:
         "els_exit_criteria": '{"max_incidents": 3}',
         "hotfix_window_days": 14,
         "incident_correlation_hours": 72,
+        "pir_due_days": 5,
         "active": "on",
         "gates_production": ["plan_approved", "tests_passed"],
         **fields,
@@ -209,3 +210,16 @@ def test_the_rule_lists_make_the_same_queries_for_ten_times_the_rows(client, wor
         return len(captured)
 
     assert queries_with(2) == queries_with(18)
+
+
+def test_a_release_manager_sets_when_a_policys_reviews_fall_due(client, world):
+    client.force_login(world.people.rm)
+    edit = reverse("releases:policy_update", args=[world.policy.pk])
+    assert 'name="pir_due_days"' in client.get(edit).content.decode()
+
+    answer = client.post(edit, policy_form(world.policy, pir_due_days=10))
+
+    assert answer.status_code == 302
+    world.policy.refresh_from_db()
+    assert world.policy.pir_due_days == 10
+    assert "10 days after early life support" in client.get(world.policy.get_absolute_url()).content.decode()
