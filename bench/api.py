@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+from bench import serving
 from bench.http_load import run_load
 from bench.serving import wait_ready
 from rdm_site import embedded
@@ -28,20 +29,7 @@ LISTS = {
 
 
 def bench_env() -> dict[str, str]:
-    if "DATABASE_URL" in os.environ:
-        import environ
-
-        parsed = environ.Env.db_url_config(os.environ["DATABASE_URL"])
-        url = os.environ["DATABASE_URL"].replace(f"/{parsed['NAME']}", f"/{BENCH_DB}", 1)
-    else:
-        url = embedded.database_url(BENCH_DB)
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
+    return serving.bench_env(BENCH_DB, DJANGO_SETTINGS_MODULE="bench.settings")
 
 
 def in_bench_database(*arguments: str) -> str:

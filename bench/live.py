@@ -29,11 +29,10 @@ import uuid
 from dataclasses import dataclass
 from unittest import mock
 
-import environ
 import psutil
 
 from bench.http_load import run_load
-from bench.serving import sign_in, wait_ready
+from bench.serving import database_url, sign_in, wait_ready
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command
 
@@ -48,13 +47,6 @@ LAYOUTS = {
     "gunicorn gthread 2x256, persistent connections": {"WEB_THREADS": "256", "DATABASE_POOL": "false"},
     "chosen: gunicorn gthread 2x256, psycopg pool (web_command's defaults)": {},
 }
-
-
-def database_url(name: str) -> str:
-    if "DATABASE_URL" not in os.environ:
-        return embedded.database_url(name)
-    parsed = environ.Env.db_url_config(os.environ["DATABASE_URL"])
-    return os.environ["DATABASE_URL"].replace(f"/{parsed['NAME']}", f"/{name}", 1)
 
 
 def bench_env(**extra: str) -> dict[str, str]:

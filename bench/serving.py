@@ -17,8 +17,6 @@ import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 
-import environ
-
 from bench.http_load import run_load
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command
@@ -29,13 +27,22 @@ BENCH_DB = "rdm_bench"
 USERS = 60  # more than one API page of 50
 
 
+def database_url(name: str) -> str:
+    """Database ``name`` on DATABASE_URL's server (its path alone replaced: a user may share the database's name),
+    or on the embedded one."""
+    if "DATABASE_URL" not in os.environ:
+        return embedded.database_url(name)
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
+
+
 def bench_env(database: str = BENCH_DB, **extra: str) -> dict[str, str]:
-    if "DATABASE_URL" in os.environ:
-        parsed = environ.Env.db_url_config(os.environ["DATABASE_URL"])
-        url = os.environ["DATABASE_URL"].replace(f"/{parsed['NAME']}", f"/{database}", 1)
-    else:
-        url = embedded.database_url(database)
-    return {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(database),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
 
 def prepare(database: str = BENCH_DB) -> None:
