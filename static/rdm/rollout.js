@@ -1,7 +1,8 @@
 /* The live rollout page. It follows the deployment's event stream (Server-Sent Events): each event updates
  * its grid cell, wave or state at once, is added to the events list, and makes the page re-read its
- * server-rendered parts (controls and those withheld, guards, summary, interventions, grid). An event is applied
- * once: those at or below the last number seen are ignored, so a replay after a reconnection shows nothing twice. */
+ * server-rendered parts (controls and those withheld, guards, summary, interventions, grid, timeline). An event
+ * is applied once: those at or below the last number seen are ignored, so a replay after a reconnection shows
+ * nothing twice. */
 (function () {
   "use strict";
   const root = document.querySelector("[data-rollout]");
@@ -15,6 +16,7 @@
     "rollout-summary",
     "rollout-interventions",
     "rollout-grid",
+    "rollout-timeline",
   ];
   let lastSeq = Number(root.dataset.lastSeq || 0);
   let retryDelay = 1000;

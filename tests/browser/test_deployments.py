@@ -295,6 +295,7 @@ def test_a_viewer_watches_live_without_controls_and_a_forged_control_is_refused(
     assert forged_post(page, f"/deployments/{deployment.pk}/do/pause/", {"reason": "forged"}) == 403
     expect(page.locator("[data-rollout-state]")).to_contain_text("Succeeded", timeout=ROLLOUT_TIMEOUT)
     expect(withheld).not_to_contain_text("may not start")  # what is withheld follows the state, as the controls do
+    expect(page.locator("#rollout-timeline")).to_contain_text("deployment.start by dan.deploy")
     assert_not_reloaded(page)
     assert Deployment.objects.get(pk=deployment.pk).state == "succeeded"
     assert not deployment.events.filter(state="paused").exists()
