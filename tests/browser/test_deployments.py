@@ -257,18 +257,22 @@ def test_a_cut_stream_reconnects_and_every_event_is_shown_exactly_once(page, bea
     process = quick_process(web_shop, "slower", [("deploy", "simulator", {"latency_ms": 800})])
     deployment = planned(process)
     sign_in(page, "dan.deploy")
+    streams = []
+    page.on("request", lambda request: "/events/stream/" in request.url and streams.append(request.url))
     page.goto(f"/deployments/{deployment.pk}/")
     page.get_by_role("button", name="Confirm start").click()
     expect(page.locator("#rollout-connection")).to_have_text("live")
     expect(page.locator("[data-step] .rdm-step-state", has_text="Running").first).to_be_visible(timeout=ROLLOUT_TIMEOUT)
 
     # the connection drops and the browser gives up on it: the page connects again from the last event it saw
-    page.evaluate(
+    seen = page.evaluate(
         "() => { const stream = document.querySelector('[data-rollout]').rdmStream;"
-        " stream.close(); stream.dispatchEvent(new Event('error')); }"
+        " stream.close(); stream.dispatchEvent(new Event('error'));"
+        " return Math.max(...[...document.querySelectorAll('#rollout-events [data-seq]')].map(e => +e.dataset.seq)); }"
     )
     expect(page.locator("#rollout-connection")).to_have_text("reconnecting…")
     expect(page.locator("#rollout-connection")).to_have_text("live", timeout=10_000)
+    assert streams[-1].endswith(f"/deployments/{deployment.pk}/events/stream/?after={seen}"), streams
 
     expect(page.locator("[data-rollout-state]")).to_contain_text("Succeeded", timeout=ROLLOUT_TIMEOUT)
     seqs = list(DeploymentEvent.objects.filter(deployment=deployment).order_by("-seq").values_list("seq", flat=True))
