@@ -30,7 +30,7 @@ from deployments.els import CriterionResult, els_board, els_criteria_evaluate
 from deployments.executors.manual_intervention import ManualInterventionExecutor
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step
 from deployments.selectors import redeployable_places
-from deployments.services import RUN, RUN_CONTINUOUS
+from deployments.services import RUN, may_plan_deployments
 from rdm_site.pagination import bounded_counts
 from releases.choices import (
     CHANGE_OPEN_STATES,
@@ -173,7 +173,7 @@ def interventions_awaiting(user: User) -> QuerySet[Step]:
     answer any; Build/CI Engineers those of continuous deployments under a standard change (or, without a
     change, outside production).
     """
-    if not user.is_authenticated or not (user.has_perm(RUN) or user.has_perm(RUN_CONTINUOUS)):
+    if not user.is_authenticated or not may_plan_deployments(user):
         return Step.objects.none()
     waiting = Step.objects.filter(
         executor=ManualInterventionExecutor.name, state=StepState.RUNNING, manual_answer="", kind=StepKind.DEPLOY

@@ -153,7 +153,7 @@ class ElsDetailView(ObjectDetailView):
         )
         if context["rollback_offered"]:
             context["rollback_link"] = els.previous_package_redeploy_link(period.deployment)
-            context["may_redeploy"] = user.has_perm(services.RUN) or user.has_perm(services.RUN_CONTINUOUS)
+            context["may_redeploy"] = services.may_plan_deployments(user)
         return context
 
 
