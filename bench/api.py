@@ -42,8 +42,7 @@ def in_bench_database(*arguments: str) -> str:
 
 def main() -> int:
     embedded.start(postgres="DATABASE_URL" not in os.environ, redis="REDIS_URL" not in os.environ)
-    if "DATABASE_URL" not in os.environ:
-        embedded.ensure_database(BENCH_DB)
+    serving.database_make(BENCH_DB)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], check=True, env=bench_env())
     queries = {}
     for rows in ROWS:

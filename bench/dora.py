@@ -25,9 +25,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-
-from bench.serving import bench_env
+from bench.serving import bench_env, database_make
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON
 
@@ -45,10 +43,7 @@ YEAR = timedelta(days=365)
 def fresh_database() -> None:
     """An empty bench database on the server RDM would use, so no earlier run's rows weigh on this one."""
     embedded.start(postgres="DATABASE_URL" not in os.environ, redis=False)
-    url = bench_env(DORA_DB)["DATABASE_URL"]
-    with psycopg.connect(url.replace(f"/{DORA_DB}", "/postgres", 1), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DORA_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DORA_DB}"')
+    database_make(DORA_DB, fresh=True)
     os.environ.update(bench_env(DORA_DB, DJANGO_SETTINGS_MODULE="rdm_site.settings"))
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], check=True, cwd=embedded.PROJECT_ROOT)
 

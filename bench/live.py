@@ -32,7 +32,7 @@ from unittest import mock
 import psutil
 
 from bench.http_load import run_load
-from bench.serving import database_url, sign_in, wait_ready
+from bench.serving import database_make, database_url, sign_in, wait_ready
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command
 
@@ -63,18 +63,10 @@ def bench_env(**extra: str) -> dict[str, str]:
     }
 
 
-def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
 def prepare():
     """A fresh database with the demo data and a service of 4 targets to deploy."""
     embedded.start(postgres="DATABASE_URL" not in os.environ, redis="REDIS_URL" not in os.environ)
-    fresh_database()
+    database_make(BENCH_DB, fresh=True)
     os.environ.update(bench_env())
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], check=True, cwd=embedded.PROJECT_ROOT)
     subprocess.run([PYTHON, "manage.py", "demo_load"], check=True, cwd=embedded.PROJECT_ROOT, stdout=subprocess.DEVNULL)

@@ -23,9 +23,9 @@ import threading
 import time
 import uuid
 
-import environ
 import psutil
 
+from bench import serving
 from rdm_site import embedded
 
 TARGETS = int(os.environ.get("BENCH_TARGETS", "1000"))
@@ -36,45 +36,13 @@ QUEUE = f"rdm-bench-{uuid.uuid4().hex[:8]}"
 
 
 def bench_env(database: str, **extra: str) -> dict[str, str]:
-    if "DATABASE_URL" in os.environ:
-        parsed = environ.Env.db_url_config(os.environ["DATABASE_URL"])
-        url = os.environ["DATABASE_URL"].replace(f"/{parsed['NAME']}", f"/{database}", 1)
-    else:
-        url = embedded.database_url(database)
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "RDM_CELERY_QUEUE": QUEUE,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
-
-
-def fresh_database(database: str) -> None:
-    """A new, empty bench database every run (on the embedded server or ``DATABASE_URL``'s), so that no earlier
-    run's rows weigh on this one."""
-    import psycopg
-
-    if "DATABASE_URL" in os.environ:
-        parsed = environ.Env.db_url_config(os.environ["DATABASE_URL"])
-        server = {
-            "host": parsed["HOST"] or None,
-            "port": parsed["PORT"] or None,
-            "user": parsed["USER"] or None,
-            "password": parsed["PASSWORD"] or None,
-        }
-    else:
-        server = {"host": str(embedded.LAYOUT.run_dir), "port": embedded.POSTGRES_PORT, "user": "postgres"}
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{database}"')
+    return serving.bench_env(database, RDM_CELERY_QUEUE=QUEUE, **extra)
 
 
 def prepare(database: str) -> None:
     """Servers started if needed, a fresh migrated database, and Django set up on it in this process."""
     embedded.start(postgres="DATABASE_URL" not in os.environ, redis="REDIS_URL" not in os.environ)
-    fresh_database(database)
+    serving.database_make(database, fresh=True)
     if "REDIS_URL" not in os.environ:
         os.environ["REDIS_URL"] = embedded.redis_url(db=2)
     os.environ.update(bench_env(database))

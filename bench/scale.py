@@ -90,7 +90,7 @@ def generate(url: str, scale: str | None) -> None:
         name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
         admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
         with psycopg.connect(admin, autocommit=True) as connection:
-            if not connection.execute("SELECT FROM pg_database WHERE datname = %s", [name]).fetchone():
+            if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 connection.execute(f'CREATE DATABASE "{name}"')
     manage(url, "migrate", "-v", "0")
     started = time.monotonic()
