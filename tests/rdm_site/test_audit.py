@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from rdm_site.audit import audit_append, audit_chain_verify, audit_event_prepare, audit_record
 from rdm_site.middleware import current_request_id
@@ -97,6 +98,18 @@ def test_chain_links_each_event_to_the_one_before_and_verifies():
     assert list(audit_events_in_id_order(chunk=2)) == events
     report = audit_chain_verify()
     assert (report.ok, report.events, report.head_hash, report.problem) == (True, 5, events[-1].hash, "")
+
+
+@pytest.mark.django_db
+def test_a_filtered_walk_starts_at_the_filters_first_event_and_keeps_the_filter():
+    events = record_events(7)
+    later = AuditEvent.objects.filter(pk__in=[events[3].pk, events[4].pk, events[6].pk])
+    with CaptureQueriesContext(connection) as queries:
+        walked = list(audit_events_in_id_order(later, chunk=2))
+    assert walked == [events[3], events[4], events[6]]
+    assert f'"id" > {events[3].pk - 1}' in queries.captured_queries[1]["sql"]  # the first chunk starts there
+    assert list(audit_events_in_id_order(AuditEvent.objects.filter(pk__in=[]))) == []
+    assert list(audit_events_in_id_order(AuditEvent.objects.filter(action="nothing.such"))) == []
 
 
 @pytest.mark.django_db
