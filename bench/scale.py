@@ -328,6 +328,7 @@ def main() -> int:
     url = database_url()
     if options.generate or not has_data(url):
         generate(url, options.scale)
+    embedded.start(postgres=False, redis="REDIS_URL" not in os.environ)  # the API's throttle counts in Redis
     manage(url, "migrate", "-v", "0")
     found = subprocess.run(
         [PYTHON, "-m", "bench.scale", "targets"], check=True, env=app_env(url), capture_output=True, text=True
