@@ -427,7 +427,13 @@ def changes_table() -> QuerySet[ChangeRecord]:
     """Changes as the browser's lists show them: services eager loaded, the numbers of the changes each one
     conflicts with annotated (a constant number of queries per page).
     """
-    return changes_list().annotate(conflict_numbers=ArraySubquery(_conflicting_changes().values("number")))
+    return with_conflicts(changes_list())
+
+
+def with_conflicts(changes: QuerySet[ChangeRecord]) -> QuerySet[ChangeRecord]:
+    """``changes`` with the numbers of the changes each one conflicts with (``conflict_numbers``), in the same
+    query."""
+    return changes.annotate(conflict_numbers=ArraySubquery(_conflicting_changes().values("number")))
 
 
 def change_details() -> QuerySet[ChangeRecord]:
@@ -472,10 +478,10 @@ def change_decisions(change: ChangeRecord) -> QuerySet[Approval]:
 
 
 def changes_awaiting_decision() -> QuerySet[ChangeRecord]:
-    """Assessed changes waiting for the (emergency) CAB's decision, soonest first, with their conflicts."""
+    """Assessed changes waiting for the (emergency) CAB's decision, soonest first (the queue adds their services,
+    CIs and conflicts: ``changes_queued``)."""
     return (
-        changes_table()
-        .filter(state=ChangeState.ASSESSED)
+        ChangeRecord.objects.filter(state=ChangeState.ASSESSED)
         .select_related("requested_by")
         .order_by("planned_start", "id")
     )
@@ -504,7 +510,16 @@ def changes_awaiting_assessment_by(user: User) -> QuerySet[ChangeRecord]:
     """
     if not user.is_authenticated or not user.has_perm(ASSESS_CHANGE):
         return ChangeRecord.objects.none()
-    return changes_table().filter(state=ChangeState.SUBMITTED).order_by("planned_start", "id")
+    return (
+        ChangeRecord.objects.filter(state=ChangeState.SUBMITTED)
+        .select_related("requested_by")
+        .order_by("planned_start", "id")
+    )
+
+
+def changes_queued(changes: QuerySet[ChangeRecord]) -> list[ChangeRecord]:
+    """Waiting changes as the approvers' queue shows them: with their services and CIs, and their conflicts."""
+    return list(with_conflicts(changes.prefetch_related("services", "configuration_items")))
 
 
 def packages_awaiting_validation_by(user: User) -> QuerySet[ReleasePackage]:

@@ -108,11 +108,11 @@ class ChangeQueueView(RdmPermissionRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         user = self.request.user
-        deciding = list(selectors.changes_awaiting_decision_by(user))
-        assessing = list(selectors.changes_awaiting_assessment_by(user))
+        deciding = selectors.changes_queued(selectors.changes_awaiting_decision_by(user))
+        assessing = selectors.changes_queued(selectors.changes_awaiting_assessment_by(user))
         read_only = not any(user.has_perm(permission) for permission in DECIDING_PERMISSIONS)
         if read_only:
-            deciding = list(selectors.changes_awaiting_decision())
+            deciding = selectors.changes_queued(selectors.changes_awaiting_decision())
         queued = deciding + assessing
         sections = [
             {

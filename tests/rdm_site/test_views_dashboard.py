@@ -1,6 +1,6 @@
 """The dashboard: what each part shows, what waits for whom, and a cost that does not grow with the data."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
@@ -269,9 +269,18 @@ def test_the_schedule_shows_each_item_in_its_own_zone_and_in_utc(client, people,
     assert len(windows) == 8  # Tuesdays and Thursdays of four weeks
     assert all(item.local_start.hour == 22 for item in windows)
     html = page.content.decode()
-    assert "America/New_York" in html
+    first = windows[0]
+    local, utc = first.local_start, first.start.astimezone(UTC)
+    local_end, utc_end = first.local_end, first.end.astimezone(UTC)
+    # each time written once in the window's zone, once in UTC for the browser to put in the viewer's zone
+    written = (
+        f"{local:%a} {local.day} {local:%b} 22:00 \N{EN DASH} {local_end:%a} {local_end.day} {local_end:%b %H:%M}"
+        " America/New_York"
+    )
+    assert written in html
+    for moment, at in ((first.start, utc), (first.end, utc_end)):
+        assert f'<time datetime="{moment.isoformat()}" data-local>{at:%a} {at.day} {at:%b %H:%M} UTC</time>' in html
     assert "data-viewer-zone" in html
-    assert 'data-local datetime="' in html or "data-local>" in html
 
 
 @pytest.mark.django_db
