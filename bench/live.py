@@ -32,7 +32,7 @@ from unittest import mock
 import psutil
 
 from bench.http_load import run_load
-from bench.serving import database_make, database_url, sign_in, wait_ready
+from bench.serving import SERVED_ENV, database_make, database_url, sign_in, wait_ready
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command
 
@@ -57,8 +57,7 @@ def bench_env(**extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url(BENCH_DB),
         "REDIS_URL": redis_url,
         "RDM_CELERY_QUEUE": QUEUE,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
+        **SERVED_ENV,
         **extra,
     }
 

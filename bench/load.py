@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.serving import wait_ready
+from bench.serving import SERVED_ENV, wait_ready
 from rdm_site import embedded
 from rdm_site.launcher import beat_command, web_command, worker_command
 
@@ -62,8 +62,7 @@ def server_env(database_url: str, redis_url: str, scratch: Path) -> dict[str, st
         "REDIS_URL": redis_url,
         "RDM_CELERY_QUEUE": QUEUE,
         "CELERY_BEAT_SCHEDULE_FILENAME": str(scratch / "beat-schedule"),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
+        **SERVED_ENV,
         # one person's token sends many requests a second here: no throttling in the way of the measurement
         "RDM_API_RATE_TOKEN": "1000000/min",
         "RDM_API_RATE_USER": "1000000/min",

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.serving import sign_in, wait_ready
+from bench.serving import SERVED_ENV, sign_in, wait_ready
 from rdm_site import embedded
 from rdm_site.launcher import PYTHON, web_command
 
@@ -57,8 +57,7 @@ def app_env(url: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "rdm_site.settings",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
+        **SERVED_ENV,
         "RDM_API_RATE_USER": "1000000/min",  # measure the pages, not the API's rate limit
     }
 

@@ -27,6 +27,10 @@ BENCH_DB = "rdm_bench"
 USERS = 60  # more than one API page of 50
 
 
+# How the benchmarks run RDM's processes: as served (no query log, no template debugging), logging warnings only.
+SERVED_ENV = {"DEBUG": "false", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+
+
 def database_url(name: str) -> str:
     """Database ``name`` on DATABASE_URL's server (its path alone replaced: a user may share the database's name),
     or on the embedded one."""
@@ -51,8 +55,7 @@ def bench_env(database: str = BENCH_DB, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": database_url(database),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
+        **SERVED_ENV,
         **extra,
     }
 
