@@ -94,15 +94,19 @@ def test_a_manual_intervention_is_answered_by_a_manager_and_refused_to_a_viewer(
     assert step.manual_answer == "proceed"
 
 
-def test_a_baking_wave_counts_down_and_the_rollout_is_paused_then_rolled_back_from_its_page(client, manager):
-    land = make_landscape(targets=2, bake_seconds=600)
-    deployment = services.deployment_create(
+def _in_two_waves(manager, land) -> Deployment:
+    """A phased deployment of the landscape: half the targets, then the rest."""
+    return services.deployment_create(
         actor=manager,
         process=land.process,
         environment=land.environment,
         model=DeploymentModel.PHASED,
         phase_plan={"percentages": [50, 100]},
     )
+
+
+def test_a_baking_wave_counts_down_and_the_rollout_is_paused_then_rolled_back_from_its_page(client, manager):
+    deployment = _in_two_waves(manager, make_landscape(targets=2, bake_seconds=600))
     services.deployment_start(deployment=deployment, actor=manager)
     deployment = drive(deployment)
     client.force_login(manager)
@@ -264,13 +268,7 @@ def test_step_logs_are_followed_from_the_last_line_seen(client, manager):
 
 def test_the_list_filters_by_state_service_environment_model_and_date(client, manager):
     first, second = make_landscape(), make_landscape()
-    phased = services.deployment_create(
-        actor=manager,
-        process=first.process,
-        environment=first.environment,
-        model=DeploymentModel.PHASED,
-        phase_plan={"percentages": [50, 100]},
-    )
+    phased = _in_two_waves(manager, first)
     earlier = services.deployment_create(actor=manager, process=second.process, environment=second.environment)
     services.deployment_start(deployment=earlier, actor=manager)
     Deployment.objects.filter(pk=earlier.pk).update(created=timezone.now() - timedelta(days=30))
