@@ -19,6 +19,8 @@ M = TypeVar("M", bound=models.Model)
 REASON_MAX_LENGTH = 2000
 # Any other free text (descriptions, release notes, steps of a rollback plan) without a limit of its own.
 TEXT_MAX_LENGTH = 20000
+# The largest id, count or offset PostgreSQL takes (a bigint): larger input is refused, not sent.
+BIGINT_MAX = 2**63 - 1
 
 
 def ensure_allowed(*problems: str | None) -> None:

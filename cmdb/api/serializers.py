@@ -11,7 +11,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from cmdb.actions import CI_ACTIONS, ci_available_actions
 from cmdb.models import Baseline, BaselineItem, ConfigurationItem, Environment, Relationship, Service
-from rdm_site.domain import REASON_MAX_LENGTH
+from rdm_site.domain import BIGINT_MAX, REASON_MAX_LENGTH
 from rdm_site.representations import representation_register
 
 IMPACT_PAGE_SIZE = 100  # CIs per page of an impact analysis, unless ``limit`` says otherwise
@@ -137,7 +137,7 @@ class BaselineTakeSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=Baseline._meta.get_field("name").max_length)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=REASON_MAX_LENGTH, default="")
     cis = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
         required=False,
         allow_empty=False,
         max_length=100_000,
@@ -237,7 +237,9 @@ class ImpactPageQuerySerializer(ImpactQuerySerializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=IMPACT_PAGE_MAX, default=IMPACT_PAGE_SIZE, help_text="How many CIs to list."
     )
-    offset = serializers.IntegerField(min_value=0, default=0, help_text="How many of the nearest CIs to skip.")
+    offset = serializers.IntegerField(
+        min_value=0, max_value=BIGINT_MAX, default=0, help_text="How many of the nearest CIs to skip."
+    )
 
 
 class VersionCellSerializer(serializers.Serializer):
@@ -273,7 +275,7 @@ class VersionMatrixSerializer(OffsetPageLinks, serializers.Serializer):
 
 class VersionMatrixQuerySerializer(serializers.Serializer):
     service = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
         required=False,
         max_length=VERSION_MATRIX_PAGE_MAX,
         help_text="Only these services (repeat the parameter for several).",
@@ -284,7 +286,9 @@ class VersionMatrixQuerySerializer(serializers.Serializer):
         default=VERSION_MATRIX_PAGE_SIZE,
         help_text="How many services to list.",
     )
-    offset = serializers.IntegerField(min_value=0, default=0, help_text="How many services (by name) to skip.")
+    offset = serializers.IntegerField(
+        min_value=0, max_value=BIGINT_MAX, default=0, help_text="How many services (by name) to skip."
+    )
 
 
 class ImportFileSerializer(serializers.Serializer):

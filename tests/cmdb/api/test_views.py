@@ -447,7 +447,17 @@ def test_the_version_matrix_comes_a_page_of_services_at_a_time(signed_in, viewer
     assert chosen["service_count"] == 2
 
 
-@pytest.mark.parametrize("query", ["limit=0", f"limit={VERSION_MATRIX_PAGE_MAX + 1}", "offset=-1", "service=abc"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        f"limit={VERSION_MATRIX_PAGE_MAX + 1}",
+        "offset=-1",
+        f"offset={2**63}",  # past what PostgreSQL takes
+        "service=abc",
+        f"service={2**63}",
+    ],
+)
 def test_a_bad_page_of_the_version_matrix_is_refused_with_the_field_named(signed_in, viewer, query):
     response = signed_in(viewer).get(f"/api/v1/version-matrix/?{query}")
     assert response.status_code == 400, response.content
