@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth.models import User
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from cmdb.choices import EnvironmentTier
+from cmdb.models import Service
 from cmdb.selectors import VersionCell, VersionMatrix, VersionRow, version_matrix
 from deployments.choices import (
     DEPLOYMENT_ACTIVE_STATES,
@@ -68,6 +70,7 @@ SCHEDULE_DAYS = 28
 SCHEDULE_ITEMS = 60  # the soonest ones: a page that reads in a glance, whatever the number of plans
 ACTIVE_DEPLOYMENTS_SHOWN = 20
 VERSIONS_SHOWN = 15  # services in the dashboard's "what runs where": the most recently deployed (all: /running/)
+SERVICES_PER_PAGE = 50  # services a page of /running/
 NEEDS_SHOWN = 5  # of each kind of thing waiting for the user; the rest are counted
 ELS_SHOWN = 8
 
@@ -442,6 +445,13 @@ def recently_deployed_services(limit: int = VERSIONS_SHOWN) -> list[int]:
         if len(newest) == limit:
             break
     return list(newest)
+
+
+def services_page(number) -> Page:
+    """One page of the services' ids, by name, as what runs where shows them (``SERVICES_PER_PAGE`` a page; a
+    page number out of range or not a number gives the nearest page)."""
+    services = Service.objects.order_by("name", "id").values_list("pk", flat=True)
+    return Paginator(services, SERVICES_PER_PAGE).get_page(number)
 
 
 def what_runs_where(service_ids: list[int] | None = None) -> VersionMatrix:

@@ -70,13 +70,15 @@ class HomeView(RdmPermissionRequiredMixin, TemplateView):
 
 
 class WhatRunsWhereView(RdmPermissionRequiredMixin, TemplateView):
-    """Every service by environment: the versions there, and where an earlier version can be redeployed."""
+    """Every service by environment, a page of services at a time (by name): the versions there, and where an
+    earlier version can be redeployed."""
 
     permission_required = "deployments.view_deployment"
     template_name = "rdm_site/what_runs_where.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(matrix=dashboard.what_runs_where(), **kwargs)
+        page = dashboard.services_page(self.request.GET.get("page"))
+        return super().get_context_data(matrix=dashboard.what_runs_where(list(page)), page_obj=page, **kwargs)
 
 
 class TeamView(RdmPermissionRequiredMixin, TemplateView):

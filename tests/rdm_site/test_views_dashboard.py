@@ -12,6 +12,7 @@ from cmdb.choices import CiState, CiType
 from deployments.choices import DeploymentModel, DeploymentState, ElsState, IncidentSeverity, StepKind, StepState
 from deployments.models import Deployment, EarlyLifeSupport, Incident, Step, Wave
 from deployments.services import STEP_ACTIONS
+from rdm_site import dashboard
 from rdm_site.dashboard import NEEDS_SHOWN, PIPELINE_STATES, SIDE_STATES, VERSIONS_SHOWN, interventions_awaiting
 from rdm_site.roles import Role
 from releases.actions import CHANGE_ACTIONS, PACKAGE_ACTIONS, RELEASE_ACTIONS, REVIEW_ACTIONS
@@ -438,6 +439,21 @@ def test_what_runs_where_shows_the_services_deployed_most_recently_and_links_to_
     page = client.get("/running/")
     assert [row.service.name for row in page.context["matrix"].rows] == sorted([*(s.name for s in services), "Shop"])
     assert 'href="/running/"' in client.get("/").content.decode()
+
+
+def test_what_runs_where_comes_a_page_of_services_at_a_time(client, people, landscape, monkeypatch):
+    monkeypatch.setattr(dashboard, "SERVICES_PER_PAGE", 2)
+    names = sorted(["Shop", *(ServiceFactory(name=f"Service {n}").name for n in range(3))])
+    client.force_login(people["vera"])
+
+    pages = [client.get("/running/", {"page": number}) for number in (1, 2)]
+
+    assert [[row.service.name for row in page.context["matrix"].rows] for page in pages] == [names[:2], names[2:]]
+    first, last = (page.content.decode() for page in pages)
+    assert 'rel="next" href="?page=2"' in first
+    assert "Page 1 of 2 · 4 rows" in first
+    assert 'rel="prev" href="?page=1"' in last
+    assert client.get("/running/", {"page": "x"}).context["page_obj"].number == 1
 
 
 def test_what_runs_where_needs_sign_in(client):
