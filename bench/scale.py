@@ -184,6 +184,7 @@ def targets() -> dict:
             f"release page #{release}": f"/releases/{release}/",
             f"deployment page #{deployment} (its steps)": f"/deployments/{deployment}/",
             "version matrix (API)": "/api/v1/version-matrix/",
+            "version matrix (page: what runs where)": "/running/",
         }
     )
     impact = {
