@@ -6,6 +6,7 @@ from django_filters.widgets import DateRangeWidget
 
 from cmdb.choices import CiState, CiType, Criticality, EnvironmentTier, RelationshipKind
 from cmdb.models import Baseline, ConfigurationItem, Environment, Relationship, Service
+from rdm_site.domain import BIGINT_MAX
 from rdm_site.filtersets import RdmFilterSet, ValuesFilter
 
 
@@ -48,7 +49,7 @@ class ConfigurationItemFilterSet(RdmFilterSet):
 
 class RelationshipFilterSet(RdmFilterSet):
     kind = ValuesFilter(choices=RelationshipKind.choices)
-    ci = django_filters.NumberFilter(method="filter_ci", label="Either end (CI id)", min_value=1, max_value=2**63 - 1)
+    ci = django_filters.NumberFilter(method="filter_ci", label="Either end (CI id)", min_value=1, max_value=BIGINT_MAX)
 
     class Meta:
         model = Relationship

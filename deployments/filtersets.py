@@ -33,10 +33,11 @@ from deployments.models import (
     Target,
     Variable,
 )
+from rdm_site.domain import BIGINT_MAX
 from rdm_site.filtersets import RdmFilterSet, ValuesFilter
 
 # Ids in filters: out-of-range numbers are bad input, not a database error.
-_ID = {"min_value": 1, "max_value": 2**63 - 1}
+_ID = {"min_value": 1, "max_value": BIGINT_MAX}
 
 
 class UtcIsoDateTimeRangeField(IsoDateTimeRangeField):

@@ -26,6 +26,7 @@ from deployments.models import (
     Wave,
 )
 from deployments.variables import MASK
+from rdm_site.domain import BIGINT_MAX
 
 
 @dataclass
@@ -182,7 +183,7 @@ def release_named(label: str):
     from releases.models import Release
 
     if label.isdigit():
-        return Release.objects.filter(pk=int(label)).first() if int(label) < 2**63 else None
+        return Release.objects.filter(pk=int(label)).first() if int(label) <= BIGINT_MAX else None
     name, _, version = label.rpartition(" ")
     exact = Release.objects.filter(name=name, version=version).first() if name else None
     return exact or Release.objects.filter(name=label).order_by("-created").first()
@@ -194,7 +195,7 @@ def ci_named(label: str, environment: str = ""):
     from cmdb.models import ConfigurationItem
 
     if label.isdigit():
-        return ConfigurationItem.objects.filter(pk=int(label)).first() if int(label) < 2**63 else None
+        return ConfigurationItem.objects.filter(pk=int(label)).first() if int(label) <= BIGINT_MAX else None
     found = ConfigurationItem.objects.filter(name=label)
     if environment:
         found = found.filter(environment__name=environment)

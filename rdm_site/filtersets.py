@@ -11,6 +11,7 @@ from django.db import models
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.widgets import DateRangeWidget
 
+from rdm_site.domain import BIGINT_MAX
 from rdm_site.models import AuditEvent, WebhookDelivery
 
 
@@ -50,7 +51,7 @@ class AuditEventFilterSet(RdmFilterSet):
     object_type = django_filters.CharFilter(label="Object type", max_length=100)
     object_id = django_filters.CharFilter(label="Object id", max_length=64)
     action = django_filters.CharFilter(label="Action", max_length=100)
-    actor_id = django_filters.NumberFilter(label="Actor (user id)", min_value=1, max_value=2**63 - 1)
+    actor_id = django_filters.NumberFilter(label="Actor (user id)", min_value=1, max_value=BIGINT_MAX)
     actor_label = django_filters.CharFilter(label="Actor", lookup_expr="icontains", max_length=200)
     occurred = django_filters.DateFromToRangeFilter(
         field_name="occurred_at",

@@ -23,7 +23,7 @@ from deployments.models import (
 from deployments.selectors import deployment_plan
 from deployments.services import deployment_available_actions, step_available_actions
 from rdm_site.api.viewsets import ReasonInput
-from rdm_site.domain import REASON_MAX_LENGTH
+from rdm_site.domain import BIGINT_MAX, REASON_MAX_LENGTH
 from rdm_site.representations import representation_register
 from releases.models import ChangeRecord, ReleasePackage
 
@@ -385,7 +385,7 @@ class DeploymentEventsSerializer(serializers.Serializer):
 
 
 class EventsQuery(serializers.Serializer):
-    after = serializers.IntegerField(default=0, min_value=0, max_value=2**63 - 1, help_text="The last seq you saw.")
+    after = serializers.IntegerField(default=0, min_value=0, max_value=BIGINT_MAX, help_text="The last seq you saw.")
     limit = serializers.IntegerField(default=500, min_value=1, max_value=1000)
 
 

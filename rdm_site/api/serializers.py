@@ -1,6 +1,7 @@
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
+from rdm_site.domain import BIGINT_MAX
 from rdm_site.models import ApiToken, AuditEvent, CalendarFeed, Notification, Webhook, WebhookDelivery
 from rdm_site.roles import Role
 from rdm_site.scopes import Scope
@@ -128,7 +129,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class NotificationsReadSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
         required=False,
         max_length=1000,
         help_text="The notifications to mark read; all unread ones when omitted.",
