@@ -20,6 +20,12 @@ task re-reads the rows and acts idempotently, so a duplicated or stale message d
   the deployment (and claiming what it moved on to) in the same transaction. With threads to spare it also
   runs steps dispatched to other tasks that no worker took yet. Zero-wait steps thus cost a few queries each,
   not a Celery round trip; slow ones (HTTP calls) wait side by side.
+- The reserve: each claim and record also leases (without starting them) as many of the deployment's next
+  steps as the batch has calls of it under way. When a call returns, one of them takes its slot at once by one
+  guarded statement (``runner.steps_start_held``: still pending, still leased to the batch, the deployment still
+  in the same state), not a claim; the next record writes its "running" event. An abort, a rollback or a
+  failure skips pending steps, reserved ones included, and a pause changes the state, so a reserved step never
+  starts after them; one that started first is under way, and left to its worker.
 
 Deployment transitions made by the engine are recorded (``rdm_site.transitions``: audit and outbox) with RDM
 itself as the actor; steps write StepLog lines, not audit events. Every state change is numbered and

@@ -7,7 +7,6 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -146,28 +145,34 @@ def dispatch_chunks(step_ids: list[int]) -> list[list[int]]:
 # --- which steps may be dispatched, claimed, skipped -------------------------------------------------
 
 
-def steps_write(steps: list[Step], fields: list[str]) -> None:
-    """``bulk_update`` in one ``UPDATE ... FROM (VALUES ...)``: Django's CASE WHEN form costs milliseconds of
-    Python per row, which the engine cannot afford on every batch. The caller holds the rows (see ``_lock``)."""
+def steps_write(steps: list[Step], fields: list[str], *, only_if: str = "", only_if_params: tuple = ()) -> set[int]:
+    """``bulk_update`` in one ``UPDATE ... FROM UNNEST(<one array per column>)``: Django's CASE WHEN form costs
+    milliseconds of Python per row, which the engine cannot afford on every batch, and a statement of fixed text
+    (one parameter per column, whatever the number of rows) is parsed once per connection by psycopg, not on
+    every call. The caller holds the deployment's lock, or gives ``only_if``: a condition on the row as stored
+    (``s``), which rows that no longer meet it are left alone by; the ids of the rows written are returned then."""
     if not steps:
-        return
+        return set()
     model_fields = [Step._meta.get_field(name) for name in fields]
-    columns = [field.column for field in model_fields]
+    columns = ["id", *(field.column for field in model_fields)]
     casts = ["bigint", *(field.db_type(connection) for field in model_fields)]
-    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
-    params: list[Any] = []
-    for step in steps:
-        params.append(step.pk)
-        params += [field.get_db_prep_save(getattr(step, field.attname), connection) for field in model_fields]
+    arrays = [[step.pk for step in steps]]
+    arrays += [
+        [column.get_db_prep_save(getattr(step, column.attname), connection) for step in steps]
+        for column in model_fields
+    ]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns)
-    names = ", ".join(quote(column) for column in ["id", *columns])
+    assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns[1:])
     sql = (
         f"UPDATE {quote(Step._meta.db_table)} AS s SET {assignments} "
-        f"FROM (VALUES {', '.join([row] * len(steps))}) AS v({names}) WHERE s.id = v.id"
+        f"FROM UNNEST({', '.join(f'%s::{cast}[]' for cast in casts)}) "
+        f"AS v({', '.join(quote(column) for column in columns)}) WHERE s.id = v.id"
     )
+    if only_if:
+        sql += f" AND ({only_if}) RETURNING s.id"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*arrays, *only_if_params])
+        return {row[0] for row in cursor.fetchall()} if only_if else set()
 
 
 def dispatchable(now: datetime) -> Q:
@@ -184,7 +189,10 @@ def claimable(now: datetime) -> Q:
 
 
 def not_with_a_worker(now: datetime) -> Q:
-    return Q(state__in=OPEN) & (Q(lease_owner="") | Q(lease_owner=QUEUED) | Q(lease_expires_at__lt=now))
+    """Open steps no worker is running: pending ones (a worker may hold some in reserve, but starts one only if it is
+    still pending, ``runner.steps_start_held``), and those whose lease is free or ran out."""
+    free = Q(lease_owner="") | Q(lease_owner=QUEUED) | Q(lease_expires_at__lt=now)
+    return Q(state=StepState.PENDING) | (Q(state__in=OPEN) & free)
 
 
 def kinds_runnable(deployment: Deployment) -> Q | None:
@@ -264,12 +272,20 @@ def wake_for_waiting(tick: Tick, steps) -> None:
 
 
 def skip_open(tick: Tick, steps, reason: str) -> int:
-    """Skip the open steps that no worker is running (a worker records its own step's outcome)."""
+    """Skip the open steps that no worker is running (a worker records its own step's outcome). A step that a
+    worker started from its reserve meanwhile is left to it (the write checks each row again)."""
     skipped = list(steps.filter(not_with_a_worker(tick.now)))
     for step in skipped:
         step.skip()
         step.message = reason
         step.lease_owner, step.lease_expires_at = "", None
-        tick.events.step_changed(step, reason)
-    steps_write(skipped, ["state", "finished_at", "message", "lease_owner", "lease_expires_at"])
-    return len(skipped)
+    written = steps_write(
+        skipped,
+        ["state", "finished_at", "message", "lease_owner", "lease_expires_at"],
+        only_if="s.state = %s OR s.lease_owner IN ('', %s) OR s.lease_expires_at < %s",
+        only_if_params=(StepState.PENDING, QUEUED, tick.now),
+    )
+    for step in skipped:
+        if step.pk in written:
+            tick.events.step_changed(step, reason)
+    return len(written)

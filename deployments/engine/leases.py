@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
-    """One per worker process: a thread that renews the leases of the steps this process is running.
+    """One per worker process: a thread that renews the leases of the steps this process is running or holds in
+    reserve.
 
     Started on first use (after the fork, in the process that runs steps); it connects to the database only
     while it renews. If the process dies, nothing renews the leases and the steps are re-driven.
@@ -78,7 +79,7 @@ def _renew(owner: str, step_ids: list[int]) -> None:
     recorded) is skipped rather than waited for, so a renewal never deadlocks with a recording."""
     held = (
         Step.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
-        .filter(pk__in=step_ids, lease_owner=owner, state=StepState.RUNNING)
+        .filter(pk__in=step_ids, lease_owner=owner, state__in=[StepState.PENDING, StepState.RUNNING])
         .order_by()
         .values("pk")
     )

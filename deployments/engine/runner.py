@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -52,8 +52,11 @@ logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.01  # outcomes that arrive this close together are taken together
 RECORD_SECONDS = 0.1  # an outcome is recorded at most this long after it came (claims for new steps go first)
+GIVE_WAY_SECONDS = 0.005  # before recording, the runner waits this long for more calls to return, leaving the
+# interpreter to the step threads that are starting their calls (a record is mostly Python, and holds it)
 POLL_SECONDS = 0.05  # a batch whose steps wait for a free slot (or whose steps all run) looks again this often
 STEAL_AFTER_SECONDS = 0.05  # a step dispatched this long ago that no worker took yet may be run by any batch
+RESERVING_STATES = (DeploymentState.RUNNING, DeploymentState.ROLLING_BACK)  # steps are held in reserve only then
 
 
 @dataclass
@@ -66,11 +69,16 @@ class Result:
 
 @dataclass
 class _Run:
-    """A deployment whose steps the batch runs: what its executors need, and the outcomes not yet recorded."""
+    """A deployment whose steps the batch runs: what its executors need, the outcomes not yet recorded, and its
+    reserve: steps held for the slots of the calls under way (``steps_start_held``)."""
 
     deployment: Deployment
     variables: VariableSet
     results: list[Result] = field(default_factory=list)
+    reserve: list[Step] = field(default_factory=list)
+    reserved_in: str = ""  # the deployment's state when the reserve was taken: a step of it starts only in that state
+    started: list[Step] = field(default_factory=list)  # started from the reserve, their "running" event not written
+    release: list[int] = field(default_factory=list)  # held in reserve, to hand back when next recorded
 
     @property
     def secrets(self) -> list[str]:
@@ -115,7 +123,11 @@ class _Batch:
     """One task's steps, then (with threads to spare) steps dispatched to other tasks, run until the slice ends.
 
     Each turn claims first, then records: a step whose call returned frees its slot for this batch at once
-    (``_finished``), so the next steps start while the outcomes are being written.
+    (``_finished``), so the next steps start while the outcomes are being written. Better still, each claim and
+    record also takes a reserve: as many of the deployment's next steps as it has calls under way, held (pending,
+    with this batch's lease) so that a returning call's slot goes to one of them at once, by one guarded statement
+    instead of a claim (``_hand_over``); the record that follows writes their "running" events and refills the
+    reserve.
     """
 
     def __init__(self, owner: str, deployment_id: int, step_ids: list[int]):
@@ -126,17 +138,17 @@ class _Batch:
         self.running: dict[Future, int] = {}  # executor call -> its deployment
         self.runs: dict[int, _Run] = {}
         self.unrecorded_since: float | None = None  # when the oldest outcome not recorded yet came
+        self.deadline = time.monotonic() + SLICE_SECONDS  # no step starts after this
         self.keeper = LeaseKeeper.of_this_process()
         self.threads = step_threads()
         self.ran = 0
 
     def run(self) -> None:
-        deadline = time.monotonic() + SLICE_SECONDS
         while True:
-            claiming = time.monotonic() < deadline
+            claiming = time.monotonic() < self.deadline
             if claiming:
                 self._claim_more()
-                if self.running and not self._record_due() and self._collect(timeout=0):
+                if self.running and not self._record_due() and self._collect(timeout=GIVE_WAY_SECONDS):
                     continue  # more calls returned meanwhile: refill their slots before recording
             self._record(claiming=claiming)
             if self.running:
@@ -148,7 +160,9 @@ class _Batch:
 
     def finish(self) -> None:
         """Wait for the calls under way, record every outcome, and hand back the own steps never claimed (no
-        slot came free in time, or the deployment paused): those still queued are dispatched again."""
+        slot came free in time, or the deployment paused): those still queued are dispatched again. Nothing
+        starts any more, and the reserve is handed back."""
+        self.deadline = 0.0
         while self.running:
             self._collect(timeout=None)
         self._record(claiming=False)
@@ -172,62 +186,133 @@ class _Batch:
         """Claim what the free slots allow: the own steps first, then steps no worker took yet."""
         room = self._room()
         if room and self.waiting:
-            deployment, claimed, self.waiting = _claim(
-                self.home, self.waiting, self.owner, room, finished=self._finished(self.home)
+            deployment, claimed, reserved, self.waiting = _claim(
+                self.home,
+                self.waiting,
+                self.owner,
+                room,
+                finished=self._finished(self.home),
+                reserve=self._reserve_room(self.home),
             )
-            room -= self._start(deployment, claimed)
+            room -= self._start(deployment, claimed, reserved)
         if room and not self.waiting and (self._finished()[0] or free_slots(None, timezone.now())):
             for deployment_id, ids in _dispatched_elsewhere(room):
-                deployment, claimed, _ = _claim(
-                    deployment_id, ids, self.owner, room, finished=self._finished(deployment_id)
+                deployment, claimed, reserved, _ = _claim(
+                    deployment_id,
+                    ids,
+                    self.owner,
+                    room,
+                    finished=self._finished(deployment_id),
+                    reserve=self._reserve_room(deployment_id),
                 )
-                room -= self._start(deployment, claimed)
+                room -= self._start(deployment, claimed, reserved)
                 if not room:
                     break
 
-    def _start(self, deployment: Deployment | None, claimed: list[Step]) -> int:
-        """Start the steps just claimed, each in a step thread, their leases renewed meanwhile."""
-        if not claimed:
+    def _reserve_room(self, deployment_id: int) -> int:
+        """How many more of the deployment's steps to hold in reserve, besides one per step claimed with them:
+        one per call of it under way, less those held already."""
+        run = self.runs.get(deployment_id)
+        if run is None:
+            return 0
+        under_way = sum(1 for running_in in self.running.values() if running_in == deployment_id)
+        return max(under_way - len(run.reserve), 0)
+
+    def _start(self, deployment: Deployment | None, claimed: list[Step], reserved: list[Step] = ()) -> int:
+        """Start the steps just claimed, each in a step thread, and keep those reserved; their leases are renewed
+        meanwhile."""
+        if not claimed and not reserved:
             return 0
         run = self.runs.get(deployment.pk)
         if run is None:
             variables = variables_resolve(deployment.service_id, deployment.environment_id)
             run = self.runs[deployment.pk] = _Run(deployment, variables)
-        self.keeper.hold(self.owner, [step.pk for step in claimed])
-        self.unclaimed.difference_update(step.pk for step in claimed)
-        for step in claimed:
-            future = self.threads.submit(_execute, step, run.deployment, run.variables, run.secrets)
-            self.running[future] = deployment.pk
+        self.keeper.hold(self.owner, [step.pk for step in [*claimed, *reserved]])
+        self.unclaimed.difference_update(step.pk for step in [*claimed, *reserved])
+        if reserved:
+            run.reserve += reserved
+            run.reserved_in = deployment.state
+        self._submit(run, claimed)
         return len(claimed)
+
+    def _submit(self, run: _Run, steps: list[Step]) -> None:
+        for step in steps:
+            future = self.threads.submit(_execute, step, run.deployment, run.variables, run.secrets)
+            self.running[future] = run.deployment.pk
 
     def _collect(self, timeout: float | None) -> int:
         """Take the outcomes that came within ``timeout``, with those that follow within ``COALESCE_SECONDS``;
         returns how many."""
-        done, pending = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
-        if done and pending:
-            done = wait(self.running, timeout=COALESCE_SECONDS).done
+        done = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED).done
+        count, unfilled = self._take_results(done)
+        if unfilled and self.running:  # slots to claim steps for: one claim for the calls returning together
+            more, _ = self._take_results(wait(self.running, timeout=COALESCE_SECONDS).done)
+            count += more
+        return count
+
+    def _take_results(self, done: set[Future]) -> tuple[int, int]:
+        """Keep the outcomes of the calls that returned, and give their slots to steps held in reserve; returns
+        how many returned, and how many of their slots no reserved step took."""
         if done and self.unrecorded_since is None:
             self.unrecorded_since = time.monotonic()
+        freed: dict[int, int] = {}
         for future in done:
             result = future.result()
             self.keeper.release(result.step_id)
-            self.runs[self.running.pop(future)].results.append(result)
+            deployment_id = self.running.pop(future)
+            self.runs[deployment_id].results.append(result)
+            freed[deployment_id] = freed.get(deployment_id, 0) + 1
             self.ran += 1
-        return len(done)
+        filled = 0
+        if time.monotonic() < self.deadline:
+            for deployment_id, slots in freed.items():
+                filled += self._hand_over(self.runs[deployment_id], slots)
+        return len(done), len(done) - filled
+
+    def _hand_over(self, run: _Run, slots: int) -> int:
+        """Start steps held in reserve in the slots of the deployment's calls that returned: a slot passes from a
+        call to the next without a claim, since the returned call still counts as running until recorded. Those
+        that could not start (the deployment moved on, or a step was skipped) and the rest of the reserve are
+        handed back when the deployment is next recorded."""
+        steps, run.reserve = run.reserve[:slots], run.reserve[slots:]
+        if not steps:
+            return 0
+        started = steps_start_held(steps, self.owner, run.reserved_in)
+        if len(started) < len(steps):
+            run.release += [step.pk for step in [*steps, *run.reserve] if step not in started]
+            self.keeper.release(*run.release)
+            run.reserve = []
+        run.started += started
+        self._submit(run, started)
+        return len(started)
 
     def _record(self, *, claiming: bool) -> None:
         """Record the outcomes that came, each deployment's in one transaction, which (while ``claiming``) also
-        claims the steps the deployment moved on to (its next position or wave) as far as slots allow."""
+        claims the steps the deployment moved on to (its next position or wave) as far as slots allow, and
+        refills its reserve; otherwise the reserve is handed back."""
         self.unrecorded_since = None
         for deployment_id, run in self.runs.items():
-            if not run.results:
+            if not claiming and run.reserve:
+                run.release += [step.pk for step in run.reserve]
+                self.keeper.release(*run.release)
+                run.reserve = []
+            if not (run.results or run.started or run.release):
                 continue
             results, run.results = run.results, []
-            room = self._room() if claiming else 0
-            claimed = _record(
-                deployment_id, self.owner, results, run.secrets, room=room, finished=(self._finished()[0], 0)
+            started, run.started = run.started, []
+            release, run.release = run.release, []
+            claimed, reserved = _record(
+                deployment_id,
+                self.owner,
+                results,
+                run.secrets,
+                started=started,
+                release=release,
+                room=self._room() if claiming else 0,
+                reserve=self._reserve_room(deployment_id) if claiming else 0,
+                finished=(self._finished()[0], 0),
             )
-            self._start(run.deployment, claimed)
+            self._start(run.deployment, claimed, reserved)
 
 
 def _dispatched_elsewhere(room: int) -> list[tuple[int, list[int]]]:
@@ -259,36 +344,41 @@ def _claim(
     room: int | None = None,
     *,
     finished: tuple[int, int] = (0, 0),
-) -> tuple[Deployment | None, list[Step], list[int]]:
+    reserve: int | None = None,
+) -> tuple[Deployment | None, list[Step], list[Step], list[int]]:
     """Claim as many of the steps as may start now (at most ``room``, when given): the deployment, the steps
-    claimed, and the ids of those that could start once a slot is free (the others are done, held by another
-    worker, or may not start in the deployment's state). ``finished``: see ``free_slots``."""
+    claimed, those held in reserve (``reserve``: see ``_take``), and the ids of those that could start once a
+    slot is free (the others are done, held by another worker, or may not start in the deployment's state).
+    ``finished``: see ``free_slots``."""
     ready = list(step_ids)
     if not finished[1]:  # a glance first, without locks, for the common cases: no slot, or nothing to claim
         now = timezone.now()
         if not free_slots(deployment_id, now, finished=finished):
-            return None, [], ready
+            return None, [], [], ready
         ready = list(
             Step.objects.filter(pk__in=step_ids).filter(claimable(now)).order_by().values_list("id", flat=True)
         )
         if not ready:
-            return None, [], []
+            return None, [], [], []
     deployment = lock_deployment(deployment_id)
     if deployment is None:
-        return None, [], []
+        return None, [], [], []
     tick = Tick(deployment)
-    claimed, left = _take(tick, ready, owner, len(ready) if room is None else room, finished)
+    claimed, reserved, left = _take(tick, ready, owner, len(ready) if room is None else room, finished, reserve)
     tick.finish()
-    return deployment, claimed, left
+    return deployment, claimed, reserved, left
 
 
 def _take(
-    tick: Tick, step_ids: list[int], owner: str, room: int, finished: tuple[int, int]
-) -> tuple[list[Step], list[int]]:
+    tick: Tick, step_ids: list[int], owner: str, room: int, finished: tuple[int, int], reserve: int | None = None
+) -> tuple[list[Step], list[Step], list[int]]:
     """Claim, on the locked deployment, as many of the steps as may start now (at most ``room``): the steps
-    claimed, and the ids of those that could start once a slot is free.
+    claimed, the steps held in reserve, and the ids of those that could start once a slot is free.
 
-    Locks are taken in one order: the deployment row, the audit chain (a transition), then ``CLAIM_LOCK``.
+    With ``reserve`` given, up to that many more pending steps than are claimed are held in reserve: leased to
+    ``owner`` but not started (no transition, no event), so that no other worker takes them; the batch starts
+    one when a call of this deployment returns (``steps_start_held``). Locks are taken in one order: the
+    deployment row, the audit chain (a transition), then ``CLAIM_LOCK``.
     """
     candidates = _candidates(tick, step_ids)
     lost = {
@@ -300,28 +390,52 @@ def _take(
         advance(tick)  # some failed for good: the rollout may have moved on
         candidates, lost = _candidates(tick, step_ids), set()
     if not candidates:
-        return [], []
+        return [], [], []
     claim_lock()
     free = min(room, free_slots(tick.deployment.pk, tick.now, finished=finished))
-    left = [step_id for step_id, _, _ in candidates[free:]]
-    if not free:
-        return [], left
-    # only the steps claimed are loaded whole (a wave that just started may offer hundreds)
-    steps = list(
-        Step.objects.filter(pk__in=[step_id for step_id, _, _ in candidates[:free]])
-        .select_related("target__ci")
-        .order_by("position", "id")
-    )
+    held = []
+    if reserve is not None and tick.deployment.state in RESERVING_STATES:
+        pending = [step_id for step_id, state, _ in candidates[free:] if state == StepState.PENDING]
+        held = pending[: reserve + min(free, len(candidates))]
+    left = [step_id for step_id, _, _ in candidates[free:] if step_id not in set(held)]
+    if not free and not held:
+        return [], [], left
+    # only the steps taken are loaded whole (a wave that just started may offer hundreds)
+    taken = {step_id for step_id, _, _ in candidates[:free]}
+    steps = list(Step.objects.filter(pk__in=[*taken, *held]).select_related("target__ci").order_by("position", "id"))
     expires = tick.now + timedelta(seconds=lease_seconds())
+    claimed, reserved = [], []
     for step in steps:
-        if step.pk in lost:
-            step.attempt += 1  # (as count_lost_workers wrote it)
-        if step.state == StepState.PENDING:
-            step.start()
-            tick.events.step_changed(step)
+        if step.pk in taken:
+            if step.pk in lost:
+                step.attempt += 1  # (as count_lost_workers wrote it)
+            if step.state == StepState.PENDING:
+                step.start()
+                tick.events.step_changed(step)
+            claimed.append(step)
+        else:
+            reserved.append(step)
         step.lease_owner, step.lease_expires_at = owner, expires
     steps_write(steps, ["state", "started_at", "attempt", "lease_owner", "lease_expires_at"])
-    return steps, left
+    return claimed, reserved, left
+
+
+def steps_start_held(steps: list[Step], owner: str, deployment_state: str) -> list[Step]:
+    """Start steps held in reserve, outside the deployment's lock: each moves by its transition, and is written
+    only if it is still pending, still held by ``owner``, and its deployment still in ``deployment_state``: an
+    abort, a rollback or a failure skips the reserve (``skip_open``), a pause changes the state, so no step
+    starts after them. Returns those started (their events are written by the next record)."""
+    for step in steps:
+        step.start()
+    quote = connection.ops.quote_name
+    started = steps_write(
+        steps,
+        ["state", "started_at", "attempt"],
+        only_if=f"s.state = %s AND s.lease_owner = %s AND EXISTS (SELECT 1 FROM {quote(Deployment._meta.db_table)} d "
+        "WHERE d.id = s.deployment_id AND d.state = %s)",
+        only_if_params=(StepState.PENDING, owner, deployment_state),
+    )
+    return [step for step in steps if step.pk in started]
 
 
 def _candidates(tick: Tick, step_ids: list[int]) -> list[tuple[int, str, str]]:
@@ -415,15 +529,26 @@ def _record(
     results: list[Result],
     secrets: list[str],
     *,
+    started: list[Step] = (),
+    release: list[int] = (),
     room: int = 0,
+    reserve: int = 0,
     finished: tuple[int, int] = (0, 0),
     handback: list[int] = (),
-) -> list[Step]:
+) -> tuple[list[Step], list[Step]]:
     """Write the outcomes of a batch's steps and advance; then claim (up to ``room``) the steps the deployment
-    just moved on to, which are then not sent to other tasks; returns them. The steps of ``handback``
-    (dispatched to this batch, never claimed) that still wait for a worker are dispatched again."""
+    just moved on to, which are then not sent to other tasks, and hold (up to ``reserve`` more) in reserve;
+    returns both. ``started``: steps the batch started from its reserve, whose "running" events are written
+    here; ``release``: steps it held in reserve and hands back. The steps of ``handback`` (dispatched to this
+    batch, never claimed) that still wait for a worker are dispatched again."""
     deployment = lock_deployment(deployment_id)
     tick = Tick(deployment)
+    for step in started:
+        tick.events.step_changed(step)
+    if release:
+        Step.objects.filter(pk__in=release, state=StepState.PENDING, lease_owner=owner).update(
+            lease_owner="", lease_expires_at=None
+        )
     wanted = [result.step_id for result in results] + list(handback)
     steps = {step.pk: step for step in Step.objects.filter(pk__in=wanted).order_by()}
     changed, logs = [], []
@@ -450,11 +575,24 @@ def _record(
     steps_write(changed, STEP_FIELDS)
     StepLog.objects.bulk_create(logs)
     advance(tick)
-    claimed = _take(tick, tick.dispatch, owner, room, finished)[0] if room else []
-    taken = {step.pk for step in claimed}
+    claimed, reserved = [], []
+    if room or reserve:
+        # the steps it just moved on to, else those of its current position still waiting for a worker
+        offered = tick.dispatch or _waiting_for_a_worker(tick, room + reserve)
+        claimed, reserved, _ = _take(tick, offered, owner, room, finished, reserve)
+    taken = {step.pk for step in [*claimed, *reserved]}
     tick.dispatch = [step_id for step_id in tick.dispatch if step_id not in taken]
     tick.finish()
-    return claimed
+    return claimed, reserved
+
+
+def _waiting_for_a_worker(tick: Tick, limit: int) -> list[int]:
+    """The deployment's dispatched steps that no worker took yet, in the order they run: up to ``limit``."""
+    return list(
+        tick.deployment.steps.filter(state=StepState.PENDING, lease_owner=QUEUED, lease_expires_at__gt=tick.now)
+        .order_by("position", "id")
+        .values_list("id", flat=True)[:limit]
+    )
 
 
 def _apply(tick: Tick, step: Step, result: Result, secrets: list[str]) -> StepLog:

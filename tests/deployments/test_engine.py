@@ -479,6 +479,110 @@ def test_an_outcome_is_not_recorded_once_the_step_was_taken_over(transactional_d
     assert StepLog.objects.filter(step=step, message__contains="no longer held by this worker").exists()
 
 
+def test_a_batch_holds_the_next_steps_in_reserve_and_starts_them_as_calls_return(transactional_db, settings, gate):
+    # given six targets, at most two steps of the deployment at once, and a batch whose first two steps wait
+    settings.RDM_DEPLOYMENT_STEP_CONCURRENCY = 2
+    deployment = started(make_landscape(targets=6, steps=[GATED]), manager_of_transactional_tests())
+    steps = dispatched(deployment)
+    at_the_gate = gate(hold_from=1)
+
+    with running_in_a_thread(deployment, steps, owner="w"):
+        at_the_gate.wait_held(2)
+        # then, while two run, the next two are held in reserve: still pending, leased to the batch (which
+        # renews them), so that no other worker takes them
+        rows = dict(deployment.steps.values_list("id", "state"))
+        held = list(deployment.steps.filter(state=StepState.PENDING, lease_owner="w").values_list("id", flat=True))
+        assert sorted(rows.values()).count(StepState.RUNNING) == 2
+        assert held == steps[2:4]
+        before = Step.objects.get(pk=held[0]).lease_expires_at
+        leases._renew("w", held)
+        assert Step.objects.get(pk=held[0]).lease_expires_at > before
+        at_the_gate.hold_from = 10**6
+        at_the_gate.opened.set()
+
+    # and when the calls return, the reserve starts in their slots: never more than two at once, every step
+    # ran once, and each has its "running" event before its end, numbered without a gap
+    deployment.refresh_from_db()
+    assert (deployment.state, at_the_gate.calls, at_the_gate.most) == (DeploymentState.SUCCEEDED, 6, 2)
+    events = list(DeploymentEvent.objects.filter(deployment=deployment).order_by("seq"))
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
+    for step_id in steps:
+        assert [event.state for event in events if event.step_id_ref == step_id] == ["running", "succeeded"]
+
+
+def test_a_pause_keeps_the_steps_held_in_reserve_from_starting(transactional_db, settings, gate):
+    # given two steps under way at a gate, two more held in reserve
+    settings.RDM_DEPLOYMENT_STEP_CONCURRENCY = 2
+    manager = manager_of_transactional_tests()
+    deployment = started(make_landscape(targets=6, steps=[GATED]), manager)
+    steps = dispatched(deployment)
+    at_the_gate = gate(hold_from=1)
+
+    # when the deployment is paused while they run
+    with running_in_a_thread(deployment, steps, owner="w"):
+        at_the_gate.wait_held(2)
+        services.deployment_pause(deployment=deployment, actor=manager, reason="looking at a graph")
+        at_the_gate.opened.set()
+
+    # then only the two under way ran; the reserve was handed back, pending, for the resume
+    deployment.refresh_from_db()
+    assert (deployment.state, at_the_gate.calls) == (DeploymentState.PAUSED, 2)
+    assert not deployment.steps.filter(lease_owner="w").exists()
+    assert deployment.steps.filter(state=StepState.PENDING).count() == 4
+    services.deployment_resume(deployment=deployment, actor=manager)
+    at_the_gate.hold_from = 10**6
+    assert drive(deployment).state == DeploymentState.SUCCEEDED
+    assert at_the_gate.calls == 6
+
+
+def test_steps_held_in_reserve_by_a_lost_worker_run_elsewhere_as_their_first_attempt(landscape, manager):
+    # given a worker that claimed one step and held two in reserve, then died (its leases ran out)
+    deployment = started(landscape(targets=3), manager)
+    step_ids = dispatched(deployment)
+    _, claimed, reserved, _ = runner._claim(deployment.pk, step_ids, "dead-worker", 1, reserve=0)
+    assert (len(claimed), len(reserved)) == (1, 1)
+    Step.objects.filter(pk__in=step_ids).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    # when the reconciler has them dispatched again
+    reconciler.deployments_reconcile()
+    deployment = drive(deployment)
+
+    # then the claimed step ran again as a second attempt; the reserved one, never started, as its first
+    assert deployment.state == DeploymentState.SUCCEEDED
+    attempts = dict(deployment.steps.values_list("id", "attempt"))
+    assert attempts[claimed[0].pk] == 2
+    assert attempts[reserved[0].pk] == 1
+
+
+class SelectedBefore:
+    """Steps as a query had them: ``filter`` returns them whatever happened since."""
+
+    def __init__(self, steps):
+        self.steps = steps
+
+    def filter(self, *conditions):
+        return self.steps
+
+
+def test_an_abort_and_the_start_of_a_reserved_step_never_both_win(landscape, manager):
+    # given a step held in reserve by a worker, which an abort found not under way
+    deployment = started(landscape(targets=3), manager)
+    _, _, (held, other), _ = runner._claim(deployment.pk, dispatched(deployment), "w", 1, reserve=1)
+    found_by_the_abort = list(Step.objects.filter(pk=held.pk))
+
+    # when the worker starts it before the abort writes, the abort leaves it to the worker
+    assert runner.steps_start_held([held], "w", DeploymentState.RUNNING) == [held]
+    tick = engine.Tick(deployment)
+    assert engine.skip_open(tick, SelectedBefore(found_by_the_abort), "aborted") == 0
+    assert Step.objects.get(pk=held.pk).state == StepState.RUNNING
+    assert tick.events.pending == []
+
+    # and when the abort comes first, the worker's start writes nothing
+    services.deployment_abort(deployment=deployment, actor=manager, reason="wrong version")
+    assert runner.steps_start_held([other], "w", DeploymentState.RUNNING) == []
+    assert Step.objects.get(pk=other.pk).state == StepState.SKIPPED
+
+
 def test_pause_stops_new_steps_and_resume_continues(landscape, manager):
     land = landscape(targets=4)
     deployment = started(land, manager)
