@@ -301,7 +301,7 @@ class _Batch:
             results, run.results = run.results, []
             started, run.started = run.started, []
             release, run.release = run.release, []
-            claimed, reserved = _record(
+            deployment, claimed, reserved = _record(
                 deployment_id,
                 self.owner,
                 results,
@@ -312,7 +312,7 @@ class _Batch:
                 reserve=self._reserve_room(deployment_id) if claiming else 0,
                 finished=(self._finished()[0], 0),
             )
-            self._start(run.deployment, claimed, reserved)
+            self._start(deployment, claimed, reserved)
 
 
 def _dispatched_elsewhere(room: int) -> list[tuple[int, list[int]]]:
@@ -535,12 +535,12 @@ def _record(
     reserve: int = 0,
     finished: tuple[int, int] = (0, 0),
     handback: list[int] = (),
-) -> tuple[list[Step], list[Step]]:
+) -> tuple[Deployment, list[Step], list[Step]]:
     """Write the outcomes of a batch's steps and advance; then claim (up to ``room``) the steps the deployment
     just moved on to, which are then not sent to other tasks, and hold (up to ``reserve`` more) in reserve;
-    returns both. ``started``: steps the batch started from its reserve, whose "running" events are written
-    here; ``release``: steps it held in reserve and hands back. The steps of ``handback`` (dispatched to this
-    batch, never claimed) that still wait for a worker are dispatched again."""
+    returns the deployment as it is now, and both. ``started``: steps the batch started from its reserve, whose
+    "running" events are written here; ``release``: steps it held in reserve and hands back. The steps of
+    ``handback`` (dispatched to this batch, never claimed) that still wait for a worker are dispatched again."""
     deployment = lock_deployment(deployment_id)
     tick = Tick(deployment)
     for step in started:
@@ -583,7 +583,7 @@ def _record(
     taken = {step.pk for step in [*claimed, *reserved]}
     tick.dispatch = [step_id for step_id in tick.dispatch if step_id not in taken]
     tick.finish()
-    return claimed, reserved
+    return deployment, claimed, reserved
 
 
 def _waiting_for_a_worker(tick: Tick, limit: int) -> list[int]:
