@@ -241,8 +241,9 @@ class _Batch:
             self.running[future] = run.deployment.pk
 
     def _collect(self, timeout: float | None) -> int:
-        """Take the outcomes that came within ``timeout``, with those that follow within ``COALESCE_SECONDS``;
-        returns how many."""
+        """Take the outcomes that came within ``timeout``, their slots going to steps held in reserve; if some
+        slot found none, also those that follow within ``COALESCE_SECONDS`` (one claim then serves the calls
+        returning together). Returns how many."""
         done = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED).done
         count, unfilled = self._take_results(done)
         if unfilled and self.running:  # slots to claim steps for: one claim for the calls returning together
@@ -279,12 +280,19 @@ class _Batch:
             return 0
         started = steps_start_held(steps, self.owner, run.reserved_in)
         if len(started) < len(steps):
-            run.release += [step.pk for step in [*steps, *run.reserve] if step not in started]
-            self.keeper.release(*run.release)
-            run.reserve = []
+            run.reserve = [step for step in steps if step not in started] + run.reserve
+            self._hand_back(run)
         run.started += started
         self._submit(run, started)
         return len(started)
+
+    def _hand_back(self, run: _Run) -> None:
+        """Give up the reserve: its leases are no longer renewed, and are cleared when the deployment is next
+        recorded (its steps are then dispatched again, if they still may run)."""
+        released = [step.pk for step in run.reserve]
+        self.keeper.release(*released)
+        run.release += released
+        run.reserve = []
 
     def _record(self, *, claiming: bool) -> None:
         """Record the outcomes that came, each deployment's in one transaction, which (while ``claiming``) also
@@ -292,10 +300,8 @@ class _Batch:
         refills its reserve; otherwise the reserve is handed back."""
         self.unrecorded_since = None
         for deployment_id, run in self.runs.items():
-            if not claiming and run.reserve:
-                run.release += [step.pk for step in run.reserve]
-                self.keeper.release(*run.release)
-                run.reserve = []
+            if not claiming:
+                self._hand_back(run)
             if not (run.results or run.started or run.release):
                 continue
             results, run.results = run.results, []
@@ -330,10 +336,15 @@ def _dispatched_elsewhere(room: int) -> list[tuple[int, list[int]]]:
     return list(by_deployment.items())
 
 
+def _in_the_queue(now: datetime) -> Q:
+    """Dispatched, and no worker took it yet: the queue's lease is live."""
+    return Q(lease_owner=QUEUED, lease_expires_at__gt=now)
+
+
 def _untaken(now: datetime) -> Q:
-    """Dispatched at least ``STEAL_AFTER_SECONDS`` ago, and no worker took it yet (the queue's lease is live)."""
+    """Dispatched at least ``STEAL_AFTER_SECONDS`` ago, and no worker took it yet."""
     dispatched_before = now + timedelta(seconds=lease_seconds() - STEAL_AFTER_SECONDS)
-    return Q(lease_owner=QUEUED, lease_expires_at__gt=now, lease_expires_at__lt=dispatched_before)
+    return _in_the_queue(now) & Q(lease_expires_at__lt=dispatched_before)
 
 
 @transaction.atomic
@@ -397,7 +408,8 @@ def _take(
     if reserve is not None and tick.deployment.state in RESERVING_STATES:
         pending = [step_id for step_id, state, _ in candidates[free:] if state == StepState.PENDING]
         held = pending[: reserve + min(free, len(candidates))]
-    left = [step_id for step_id, _, _ in candidates[free:] if step_id not in set(held)]
+    held_ids = set(held)
+    left = [step_id for step_id, _, _ in candidates[free:] if step_id not in held_ids]
     if not free and not held:
         return [], [], left
     # only the steps taken are loaded whole (a wave that just started may offer hundreds)
@@ -545,11 +557,7 @@ def _record(
     tick = Tick(deployment)
     for step in started:
         tick.events.step_changed(step)
-    if release:
-        Step.objects.filter(pk__in=release, state=StepState.PENDING, lease_owner=owner).update(
-            lease_owner="", lease_expires_at=None
-        )
-    wanted = [result.step_id for result in results] + list(handback)
+    wanted = [result.step_id for result in results] + list(handback) + list(release)
     steps = {step.pk: step for step in Step.objects.filter(pk__in=wanted).order_by()}
     changed, logs = [], []
     for result in results:
@@ -567,9 +575,12 @@ def _record(
             continue
         logs.append(_apply(tick, step, result, secrets))
         changed.append(step)
-    for step_id in handback:
+    # handed back, each if still leased as the batch left it: dispatched to it and never claimed (the queue's
+    # lease), or held in reserve and never started (its own)
+    handed_back = {**dict.fromkeys(handback, QUEUED), **dict.fromkeys(release, owner)}
+    for step_id, leased_to in handed_back.items():
         step = steps.get(step_id)
-        if step is not None and step.state in OPEN and step.lease_owner == QUEUED:
+        if step is not None and step.state in OPEN and step.lease_owner == leased_to:
             step.lease_owner, step.lease_expires_at = "", None
             changed.append(step)
     steps_write(changed, STEP_FIELDS)
@@ -589,7 +600,7 @@ def _record(
 def _waiting_for_a_worker(tick: Tick, limit: int) -> list[int]:
     """The deployment's dispatched steps that no worker took yet, in the order they run: up to ``limit``."""
     return list(
-        tick.deployment.steps.filter(state=StepState.PENDING, lease_owner=QUEUED, lease_expires_at__gt=tick.now)
+        tick.deployment.steps.filter(_in_the_queue(tick.now), state=StepState.PENDING)
         .order_by("position", "id")
         .values_list("id", flat=True)[:limit]
     )
